@@ -1,0 +1,107 @@
+/* core/model — Sequential model: build, compile, fit, evaluate, predict. */
+#ifndef SOMA_CORE_MODEL_H
+#define SOMA_CORE_MODEL_H
+
+#include "base/base.h"
+#include "layers/layer.h"
+#include "plugin/registry.h"
+
+/* ---- loss reduction (reduce.c): once in the core, for every loss ---- */
+typedef enum soma_reduction {
+    SOMA_REDUCE_SUM_OVER_BATCH = 0, /* Keras' default; "mean" is the same */
+    SOMA_REDUCE_SUM,
+    SOMA_REDUCE_NONE
+} soma_reduction;
+int soma_reduction_parse(const char *name, soma_reduction *out);
+/* Keras' squeeze_or_expand_to_same_rank on contiguous views. */
+void soma_align_ranks(soma_tview *y_true, soma_tview *y_pred);
+/* Reduced loss of per-row values with optional per-row weights w (NULL = 1),
+ * and d_values[r] = ∂loss/∂values[r] (d_values may be NULL). For NONE the
+ * result is the weighted sum (callers read the values themselves). */
+double soma_reduce(soma_reduction red, const float *values, const float *w,
+                   int64_t rows, float *d_values);
+/* Expands a sample_weight tensor to one weight per loss row: a scalar, one per
+ * row, or one per sample (dims[0] == n_samples) repeated over the rows of that
+ * sample. */
+int soma_weights_expand(const soma_tensor *sw, int64_t n_samples, int64_t rows,
+                        float *w_out);
+
+/* ---- metrics (metrics.c) ---- */
+typedef enum soma_acc_kind {
+    SOMA_ACC_UNRESOLVED = 0,
+    SOMA_ACC_BINARY,
+    SOMA_ACC_SPARSE,
+    SOMA_ACC_CATEGORICAL
+} soma_acc_kind;
+/* Keras' compile-time resolution of 'accuracy' from shapes (KERAS.md §4.2). */
+soma_acc_kind soma_accuracy_resolve(const soma_tview *y_true, const soma_tview *y_pred);
+/* Number of correct rows in a batch. */
+int64_t soma_accuracy_count(soma_acc_kind kind, const soma_tview *y_true,
+                            const soma_tview *y_pred);
+
+/* ---- progress (progress.c): Keras-style bar on a terminal, lines otherwise ---- */
+typedef struct soma_progress {
+    FILE *out;
+    int verbose;          /* 1 bar, 2 one line per epoch                 */
+    bool tty;
+    int64_t target;       /* steps                                       */
+    double start, last_draw;
+} soma_progress;
+void soma_progress_begin(soma_progress *p, FILE *out, int verbose, int64_t target);
+void soma_progress_update(soma_progress *p, int64_t step, const soma_logs *logs, bool done);
+double soma_now(void);
+void soma_logs_set(soma_logs *logs, const char *name, double value);
+
+/* ---- the model ---- */
+typedef struct soma_ptensor {
+    soma_param p;
+    float **slots;        /* n_slots pointers into the slot block         */
+} soma_ptensor;
+
+struct soma_model {
+    soma_layer **layers;
+    int n_layers, cap_layers;
+    int input_ndim;
+    int64_t input_shape[SOMA_MAX_DIMS];
+    int64_t in_features;   /* 0 until known                               */
+    bool built, compiled;
+    uint64_t seed;
+
+    /* parameters, gradients and optimizer slots: one block each */
+    float *param_block, *grad_block, *slot_block;
+    size_t param_floats;
+    soma_ptensor *ptensors;
+    int n_ptensors;
+    float **slot_ptrs;
+    uint32_t n_slots;
+
+    soma_obj *optim, *loss;
+    double lr;
+    int64_t iterations;
+    soma_reduction reduction;
+    bool want_accuracy;
+    char accuracy_name[16];
+
+    /* activations for batches of up to plan_batch rows: one block */
+    int64_t plan_batch;
+    float *act_block;
+    float *x_batch;        /* gathered inputs, plan_batch × in_features  */
+    float **acts;          /* n_layers outputs                           */
+    float **dacts;         /* n_layers gradients w.r.t. outputs          */
+    float *y_batch;        /* gathered targets                           */
+    int64_t y_cols;        /* floats per target sample planned           */
+    float *loss_values, *d_values, *w_batch;
+
+    soma_logs *history;
+    int history_len, history_cap;
+};
+
+int soma_model_build(soma_model *m, int64_t in_features);
+/* Plans activation buffers for batches of up to batch rows and y_cols floats
+ * of target per sample. Reuses the plan when it is big enough. */
+int soma_model_plan(soma_model *m, int64_t batch, int64_t y_cols);
+/* Forward of rows [x] (batch × in) through every layer; returns the output. */
+float *soma_model_forward(soma_model *m, const float *x, int64_t batch);
+int64_t soma_model_out_features(const soma_model *m);
+
+#endif

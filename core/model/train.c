@@ -1,0 +1,282 @@
+// fit / evaluate / predict. One training step walks the layers down and back
+// once over planned buffers: no allocation, no file access, no threads started.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+
+// Stream ids for shuffling sit above the ones layers use for initial weights
+// (2·layer, 2·layer + 1), so the two never share random numbers.
+#define SHUFFLE_STREAM_BASE (UINT64_C(1) << 40)
+
+SOMA_API soma_fit_config soma_fit_defaults(void) {
+    return (soma_fit_config){.epochs = 1, .batch_size = 32, .shuffle = 1,
+                             .validation_split = 0.0, .verbose = 1};
+}
+
+// Checks x/y against the model and each other; builds the model if needed.
+static int check_data(soma_model *m, const soma_tensor *x, const soma_tensor *y, const char *what) {
+    if (!x) return soma_error_set(SOMA_E_INVALID, "%s: x is NULL", what);
+    if (x->ndim < 1) return soma_error_set(SOMA_E_SHAPE, "%s: x must have a batch axis", what);
+    int64_t n = x->dims[0];
+    if (n <= 0) return soma_error_set(SOMA_E_SHAPE, "%s: x has no samples", what);
+    int64_t feat = x->numel / n;
+    if (m->in_features && feat != m->in_features) {
+        char a[96], b[96];
+        return soma_error_set(SOMA_E_SHAPE, "%s: x has shape %s (%lld features per sample) but the "
+                              "model's input has %lld features %s", what,
+                              soma_shape_str(x->ndim, x->dims, a, sizeof a), (long long)feat,
+                              (long long)m->in_features,
+                              m->input_ndim ? soma_shape_str(m->input_ndim, m->input_shape, b, sizeof b) : "");
+    }
+    if (!m->built) {
+        int rc = soma_model_build(m, feat);
+        if (rc) return rc;
+    }
+    for (int64_t i = 0; i < x->numel; i++)
+        if (!isfinite(x->data[i]))
+            return soma_error_set(SOMA_E_NUMERIC, "%s: x[sample %lld, feature %lld] is %s", what,
+                                  (long long)(i / feat), (long long)(i % feat),
+                                  isnan(x->data[i]) ? "NaN" : "infinite");
+    if (y) {
+        if (y->ndim < 1 || y->dims[0] != n)
+            return soma_error_set(SOMA_E_SHAPE, "%s: x has %lld samples but y has %lld", what,
+                                  (long long)n, (long long)(y->ndim ? y->dims[0] : 0));
+        int64_t yc = y->numel / n;
+        for (int64_t i = 0; i < y->numel; i++)
+            if (!isfinite(y->data[i]))
+                return soma_error_set(SOMA_E_NUMERIC, "%s: y[sample %lld, %lld] is %s", what,
+                                      (long long)(i / yc), (long long)(i % yc),
+                                      isnan(y->data[i]) ? "NaN" : "infinite");
+    }
+    return SOMA_OK;
+}
+
+typedef struct batch_stats {
+    double loss_sum;      // Σ batch loss × batch rows
+    int64_t rows;         // rows seen
+    int64_t correct;      // accuracy numerator
+    soma_acc_kind acc;
+} batch_stats;
+
+static void add_logs(const soma_model *m, const batch_stats *s, soma_logs *logs, const char *prefix) {
+    char name[48];
+    snprintf(name, sizeof name, "%sloss", prefix);
+    soma_logs_set(logs, name, s->rows ? s->loss_sum / (double)s->rows : 0);
+    if (m->want_accuracy) {
+        snprintf(name, sizeof name, "%s%s", prefix, m->accuracy_name);
+        soma_logs_set(logs, name, s->rows ? (double)s->correct / (double)s->rows : 0);
+    }
+}
+
+static int optimizer_apply(soma_model *m) {
+    const soma_optim_vt *vt = soma_obj_optim(m->optim);
+    soma_step_info info = {.size = sizeof info, .t = m->iterations + 1, .lr = m->lr};
+    soma_ctx ctx = soma_ctx_make(NULL);
+    if (vt->begin_step && vt->begin_step(&m->optim->inst, &ctx, &info))
+        return soma_error_prefix("optimizer '%s'", m->optim->item->name);
+    for (int t = 0; t < m->n_ptensors; t++) {
+        soma_ptensor *pt = &m->ptensors[t];
+        int rc = vt->step(&m->optim->inst, &ctx, pt->p.value, pt->p.grad, pt->slots,
+                          (size_t)pt->p.numel, &info);
+        if (rc) return soma_error_prefix("optimizer '%s' on %s", m->optim->item->name, pt->p.name);
+    }
+    m->iterations++;
+    return SOMA_OK;
+}
+
+// One batch: gather rows idx[0..b), forward, loss, and when training backward
+// and one optimizer step.
+static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
+                     const soma_tensor *sw, const int64_t *idx, int64_t b, bool train,
+                     batch_stats *st) {
+    int64_t feat = m->in_features, yc = y->numel / y->dims[0];
+    for (int64_t r = 0; r < b; r++) {
+        memcpy(m->x_batch + r * feat, x->data + idx[r] * feat, (size_t)feat * sizeof(float));
+        memcpy(m->y_batch + r * yc, y->data + idx[r] * yc, (size_t)yc * sizeof(float));
+    }
+    float *out = soma_model_forward(m, m->x_batch, b);
+    int64_t classes = soma_model_out_features(m);
+    soma_tview yp = {.data = out, .ndim = 2, .dims = {b, classes}};
+    soma_tview yt = {.data = m->y_batch, .ndim = y->ndim};
+    yt.dims[0] = b;
+    for (int i = 1; i < y->ndim; i++) yt.dims[i] = y->dims[i];
+    soma_align_ranks(&yt, &yp);
+    int64_t rows = soma_tview_rows(&yp);
+    if (sw)
+        for (int64_t r = 0; r < b; r++) m->w_batch[r] = sw->data[idx[r]];
+    const soma_loss_vt *lvt = soma_obj_loss(m->loss);
+    soma_ctx ctx = soma_ctx_make(NULL);
+    int rc = lvt->forward(&m->loss->inst, &ctx, &yt, &yp, m->loss_values);
+    if (rc) return soma_error_prefix("loss '%s'", m->loss->item->name);
+    double loss = soma_reduce(m->reduction, m->loss_values, sw ? m->w_batch : NULL, rows, m->d_values);
+    if (!isfinite(loss))
+        return soma_error_set(SOMA_E_NUMERIC, "loss is %s", isnan(loss) ? "NaN" : "infinite");
+    st->loss_sum += loss * (double)b;
+    st->rows += b;
+    if (m->want_accuracy) {
+        if (st->acc == SOMA_ACC_UNRESOLVED) st->acc = soma_accuracy_resolve(&yt, &yp);
+        st->correct += soma_accuracy_count(st->acc, &yt, &yp);
+    }
+    if (!train) return SOMA_OK;
+    float *dout = m->dacts[m->n_layers - 1];
+    rc = lvt->backward(&m->loss->inst, &ctx, &yt, &yp, m->d_values, dout);
+    if (rc) return soma_error_prefix("loss '%s' backward", m->loss->item->name);
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        soma_layer *l = m->layers[i];
+        l->vt->backward(l, i ? m->acts[i - 1] : m->x_batch, m->acts[i], m->dacts[i],
+                        i ? m->dacts[i - 1] : NULL, b);
+    }
+    return optimizer_apply(m);
+}
+
+static int evaluate_range(soma_model *m, const soma_tensor *x, const soma_tensor *y, int64_t first,
+                          int64_t count, int64_t batch, int64_t *idx, batch_stats *st) {
+    for (int64_t s = 0; s < count; s += batch) {
+        int64_t b = count - s < batch ? count - s : batch;
+        for (int64_t r = 0; r < b; r++) idx[r] = first + s + r;
+        int rc = run_batch(m, x, y, NULL, idx, b, false, st);
+        if (rc) return soma_error_prefix("samples %lld..%lld", (long long)(first + s),
+                                         (long long)(first + s + b - 1));
+    }
+    return SOMA_OK;
+}
+
+static int push_history(soma_model *m, const soma_logs *logs) {
+    if (m->history_len == m->history_cap) {
+        int cap = m->history_cap ? 2 * m->history_cap : 16;
+        soma_logs *h = realloc(m->history, (size_t)cap * sizeof *h);
+        if (!h) return soma_error_set(SOMA_E_NOMEM, "out of memory for history");
+        m->history = h;
+        m->history_cap = cap;
+    }
+    m->history[m->history_len++] = *logs;
+    return SOMA_OK;
+}
+
+SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tensor *y,
+                            const soma_fit_config *cfg_in) {
+    if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
+    if (!m->compiled) return soma_error_set(SOMA_E_STATE, "fit: compile the model first");
+    soma_fit_config cfg = cfg_in ? *cfg_in : soma_fit_defaults();
+    if (cfg.epochs < 0) return soma_error_set(SOMA_E_INVALID, "fit: epochs must be >= 0, got %d", cfg.epochs);
+    if (cfg.batch_size <= 0) cfg.batch_size = 32;
+    if (!y) return soma_error_set(SOMA_E_INVALID, "fit: y is NULL");
+    int rc = check_data(m, x, y, "fit");
+    if (rc) return rc;
+    int64_t n = x->dims[0];
+    if (cfg.sample_weight) {
+        if (cfg.sample_weight->numel != n)
+            return soma_error_set(SOMA_E_SHAPE, "fit: sample_weight has %lld elements, expected one per "
+                                  "sample (%lld)", (long long)cfg.sample_weight->numel, (long long)n);
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(cfg.sample_weight->data[i]))
+                return soma_error_set(SOMA_E_NUMERIC, "fit: sample_weight[%lld] is not finite", (long long)i);
+    }
+    // validation_split takes the tail, before any shuffling (Keras).
+    int64_t n_train = n, n_val = 0;
+    if (cfg.validation_split != 0) {
+        if (!(cfg.validation_split > 0 && cfg.validation_split < 1))
+            return soma_error_set(SOMA_E_INVALID, "fit: validation_split must be in [0, 1), got %g",
+                                  cfg.validation_split);
+        n_train = (int64_t)floor((double)n * (1.0 - cfg.validation_split));
+        n_val = n - n_train;
+        if (n_train == 0 || n_val == 0)
+            return soma_error_set(SOMA_E_INVALID, "fit: validation_split %g of %lld samples leaves an "
+                                  "empty %s set", cfg.validation_split, (long long)n,
+                                  n_train == 0 ? "training" : "validation");
+    }
+    int64_t batch = cfg.batch_size < n ? cfg.batch_size : n;
+    if ((rc = soma_model_plan(m, batch, y->numel / n))) return rc;
+    int64_t *perm = malloc((size_t)n * sizeof *perm);
+    if (!perm) return soma_error_set(SOMA_E_NOMEM, "out of memory");
+    m->history_len = 0;
+    uint64_t shuffle_seed = cfg.seed ? cfg.seed : m->seed;
+    int64_t steps = (n_train + batch - 1) / batch;
+    for (int epoch = 0; epoch < cfg.epochs && !rc; epoch++) {
+        for (int64_t i = 0; i < n_train; i++) perm[i] = i;
+        if (cfg.shuffle) {
+            soma_rng r;
+            soma_rng_init(&r, shuffle_seed, SHUFFLE_STREAM_BASE + (uint64_t)epoch);
+            soma_rng_permutation(&r, perm, n_train);
+        }
+        if (cfg.verbose > 0 && cfg.epochs > 1)
+            fprintf(cfg.progress ? cfg.progress : stdout, "Epoch %d/%d\n", epoch + 1, cfg.epochs);
+        soma_progress bar;
+        soma_progress_begin(&bar, cfg.progress, cfg.verbose, steps);
+        batch_stats st = {0};
+        soma_logs logs = {0};
+        for (int64_t s = 0; s < steps; s++) {
+            int64_t first = s * batch, b = n_train - first < batch ? n_train - first : batch;
+            rc = run_batch(m, x, y, cfg.sample_weight, perm + first, b, true, &st);
+            if (rc) {
+                soma_error_prefix("fit: epoch %d, step %lld", epoch + 1, (long long)(s + 1));
+                break;
+            }
+            add_logs(m, &st, &logs, "");
+            soma_progress_update(&bar, s + 1, &logs, false);
+        }
+        if (rc) break;
+        if (n_val > 0) {
+            batch_stats vs = {0};
+            if ((rc = evaluate_range(m, x, y, n_train, n_val, batch, perm, &vs))) {
+                soma_error_prefix("fit: validation after epoch %d", epoch + 1);
+                break;
+            }
+            add_logs(m, &vs, &logs, "val_");
+        }
+        soma_progress_update(&bar, steps, &logs, true);
+        if ((rc = push_history(m, &logs))) break;
+    }
+    free(perm);
+    return rc;
+}
+
+SOMA_API int soma_model_evaluate(soma_model *m, const soma_tensor *x, const soma_tensor *y,
+                                 int64_t batch_size, int verbose, soma_logs *out) {
+    if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
+    if (!m->compiled) return soma_error_set(SOMA_E_STATE, "evaluate: compile the model first");
+    if (!y) return soma_error_set(SOMA_E_INVALID, "evaluate: y is NULL");
+    int rc = check_data(m, x, y, "evaluate");
+    if (rc) return rc;
+    int64_t n = x->dims[0];
+    int64_t batch = batch_size > 0 ? batch_size : 32;
+    if (batch > n) batch = n;
+    if ((rc = soma_model_plan(m, batch, y->numel / n))) return rc;
+    int64_t *idx = malloc((size_t)batch * sizeof *idx);
+    if (!idx) return soma_error_set(SOMA_E_NOMEM, "out of memory");
+    soma_progress bar;
+    soma_progress_begin(&bar, NULL, verbose, (n + batch - 1) / batch);
+    batch_stats st = {0};
+    rc = evaluate_range(m, x, y, 0, n, batch, idx, &st);
+    free(idx);
+    if (rc) return soma_error_prefix("evaluate");
+    soma_logs logs = {0};
+    add_logs(m, &st, &logs, "");
+    soma_progress_update(&bar, bar.target, &logs, true);
+    if (out) *out = logs;
+    return SOMA_OK;
+}
+
+SOMA_API int soma_model_predict(soma_model *m, const soma_tensor *x, int64_t batch_size,
+                                soma_tensor **out) {
+    if (!m || !out) return soma_error_set(SOMA_E_INVALID, "predict: model and out are required");
+    *out = NULL;
+    int rc = check_data(m, x, NULL, "predict");
+    if (rc) return rc;
+    int64_t n = x->dims[0], batch = batch_size > 0 ? batch_size : 32;
+    if (batch > n) batch = n;
+    if ((rc = soma_model_plan(m, batch, m->y_cols > 0 ? m->y_cols : 1))) return rc;
+    int64_t classes = soma_model_out_features(m), dims[2] = {n, classes};
+    soma_tensor *t;
+    if ((rc = soma_tensor_create(&t, 2, dims, NULL))) return rc;
+    for (int64_t s = 0; s < n; s += batch) {
+        int64_t b = n - s < batch ? n - s : batch;
+        // Rows are contiguous in x, so forward reads them in place.
+        const float *res = soma_model_forward(m, x->data + s * m->in_features, b);
+        memcpy(t->data + s * classes, res, (size_t)(b * classes) * sizeof(float));
+    }
+    *out = t;
+    return SOMA_OK;
+}

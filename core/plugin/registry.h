@@ -1,0 +1,59 @@
+/* core/plugin — loader, registry, spec parsing and the host services table.
+ * Internal to libsoma. */
+#ifndef SOMA_CORE_REGISTRY_H
+#define SOMA_CORE_REGISTRY_H
+
+#include <stdbool.h>
+
+#include "soma/plugin.h"
+#include "soma/soma.h"
+
+/* The host table handed to every plugin (static, lives for the process). */
+const soma_host *soma_host_table(void);
+/* A context for calls made on the current thread: thread 0 of
+ * soma_pool_threads(), with the given rng (may be NULL). */
+soma_ctx soma_ctx_make(soma_rng *rng);
+
+/* Finds a registered item by kind and name, running discovery first if it
+ * has not run. Names match ignoring case and '_' (so "HeNormal" finds
+ * "he_normal"), canonical names and aliases alike. On failure returns
+ * SOMA_E_NOT_FOUND with a message such as
+ *   unknown loss 'foo' (known: binary_crossentropy, mean_squared_error, ...)
+ * and, when files failed to load, a hint to run `soma plugins`. */
+int soma_registry_find(soma_kind kind, const char *name, const soma_item **item,
+                       const char **path);
+
+/* An instance of a plugin item made from a spec string:
+ *   name | name(key=value, key=value, ...)
+ * values: numbers (1, -0.5, 1e-7), true/false, bare words or 'quoted' /
+ * "quoted" strings. Unknown keys, duplicate keys, ill-typed values and syntax
+ * errors fail with SOMA_E_NOT_FOUND / SOMA_E_INVALID / SOMA_E_FORMAT naming
+ * the item, the key and the position. */
+typedef struct soma_obj {
+    soma_kind kind;
+    const soma_item *item;
+    const char *path;              /* file the item came from             */
+    const void *vt;                /* item->vtable, typed by kind          */
+    soma_param_value *values;      /* item->n_params entries               */
+    soma_instance inst;            /* { values, state from create() }      */
+    char *strings;                 /* storage for string values            */
+} soma_obj;
+
+int soma_obj_create(soma_kind kind, const char *spec, soma_obj **out);
+void soma_obj_free(soma_obj *obj);
+/* Value of a declared FLOAT/INT/BOOL parameter by name; false if absent. */
+bool soma_obj_param(const soma_obj *obj, const char *key, double *value);
+static inline const soma_init_vt *soma_obj_init(const soma_obj *o) {
+    return (const soma_init_vt *)o->vt;
+}
+static inline const soma_loss_vt *soma_obj_loss(const soma_obj *o) {
+    return (const soma_loss_vt *)o->vt;
+}
+static inline const soma_optim_vt *soma_obj_optim(const soma_obj *o) {
+    return (const soma_optim_vt *)o->vt;
+}
+
+/* Unloads everything and forgets discovery (tests use it to start over). */
+void soma_registry_reset(void);
+
+#endif

@@ -1,0 +1,433 @@
+// The model end to end: activations and Dense backward against finite
+// differences in double precision, loss reduction, accuracy resolution,
+// fit/evaluate/predict behaviour, determinism, and every bad-input message.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "cpu/cpu.h"
+#include "model/model.h"
+
+#define ASSERT_OK(expr)                                                          \
+    do {                                                                         \
+        int rc_ = (expr);                                                        \
+        cr_assert_eq(rc_, SOMA_OK, "%s -> %d: %s", #expr, rc_, soma_last_error()); \
+    } while (0)
+
+#define ASSERT_ERR(expr, code, words)                                            \
+    do {                                                                         \
+        int rc_ = (expr);                                                        \
+        cr_assert_eq(rc_, code, "%s -> %d (%s), want %d", #expr, rc_, soma_last_error(), code); \
+        cr_assert(strstr(soma_last_error(), words), "message '%s' lacks '%s'",   \
+                  soma_last_error(), words);                                     \
+    } while (0)
+
+// ---- activations -------------------------------------------------------------------
+
+static double act_ref(int a, double x) {
+    switch (a) {
+    case SOMA_ACT_RELU: return x > 0 ? x : 0;
+    case SOMA_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    case SOMA_ACT_TANH: return tanh(x);
+    default: return x;
+    }
+}
+
+Test(activations, forward_matches_double_reference) {
+    const float xs[] = {-88, -20, -3.5f, -1, -1e-30f, 0, 1e-30f, 0.5f, 2, 15, 88};
+    for (int a = SOMA_ACT_LINEAR; a <= SOMA_ACT_TANH; a++)
+        for (size_t i = 0; i < sizeof xs / sizeof *xs; i++) {
+            float y;
+            soma_act_forward((soma_act)a, &y, &xs[i], 1, 1);
+            double want = act_ref(a, xs[i]);
+            cr_assert(fabs(y - want) <= 2e-7 * fmax(1, fabs(want)) || fabs(y - want) < 1e-37,
+                      "%s(%g) = %.9g, want %.9g", soma_act_name((soma_act)a), xs[i], y, want);
+        }
+}
+
+Test(activations, softmax_is_stable_and_normalised) {
+    float x[6] = {1e4f, -1e4f, 0, 1, 2, 3}, y[6];
+    soma_act_forward(SOMA_ACT_SOFTMAX, y, x, 2, 3);
+    cr_assert_float_eq(y[0], 1.0f, 1e-7);
+    cr_assert_eq(y[1], 0.0f);
+    double e[3] = {exp(1.0), exp(2.0), exp(3.0)}, s = e[0] + e[1] + e[2];
+    for (int j = 0; j < 3; j++) cr_assert_float_eq(y[3 + j], e[j] / s, 1e-7);
+}
+
+// Backward of every activation vs central differences of Σ dy·act(x) in double.
+Test(activations, backward_matches_finite_differences) {
+    soma_rng r;
+    soma_rng_init(&r, 5, 0);
+    enum { ROWS = 3, COLS = 5, N = ROWS * COLS };
+    for (int a = 0; a < SOMA_ACT_COUNT; a++) {
+        float x[N], y[N], dy[N], dx[N];
+        soma_rng_uniform(&r, x, N, -2, 2);
+        soma_rng_uniform(&r, dy, N, -1, 1);
+        for (int i = 0; i < N; i++)
+            if (fabsf(x[i]) < 0.05f) x[i] = 0.3f; // keep off relu's kink
+        soma_act_forward((soma_act)a, y, x, ROWS, COLS);
+        soma_act_backward((soma_act)a, dx, y, dy, ROWS, COLS);
+        for (int i = 0; i < N; i++) {
+            double h = 1e-4, f[2];
+            for (int s = 0; s < 2; s++) {
+                double xd[N];
+                for (int k = 0; k < N; k++) xd[k] = x[k];
+                xd[i] += s ? -h : h;
+                double tot = 0;
+                for (int row = 0; row < ROWS; row++) {
+                    const double *xr = xd + row * COLS;
+                    if (a == SOMA_ACT_SOFTMAX) {
+                        double mx = xr[0], z = 0;
+                        for (int j = 1; j < COLS; j++) mx = fmax(mx, xr[j]);
+                        for (int j = 0; j < COLS; j++) z += exp(xr[j] - mx);
+                        for (int j = 0; j < COLS; j++) tot += dy[row * COLS + j] * exp(xr[j] - mx) / z;
+                    } else {
+                        for (int j = 0; j < COLS; j++) tot += dy[row * COLS + j] * act_ref(a, xr[j]);
+                    }
+                }
+                f[s] = tot;
+            }
+            double fd = (f[0] - f[1]) / (2 * h);
+            cr_assert(fabs(dx[i] - fd) < 1e-5 + 1e-4 * fabs(fd), "%s: dx[%d] = %.8g, fd %.8g",
+                      soma_act_name((soma_act)a), i, dx[i], fd);
+        }
+    }
+}
+
+// ---- reduction and accuracy ---------------------------------------------------------------
+
+Test(reduce, keras_reductions_and_weights) {
+    // KERAS.md §2.2: per-sample MSE [36.667, 62.333] → 49.5; sw 2.3 → 113.85;
+    // sw [1.2, 3.4] → 767.8/6 ... (the per-row values are given here directly)
+    float v[2] = {110.0f / 3, 187.0f / 3}, d[2], w[2] = {2.3f, 2.3f}, w2[2] = {1.2f, 3.4f};
+    cr_assert_float_eq(soma_reduce(SOMA_REDUCE_SUM_OVER_BATCH, v, NULL, 2, d), 49.5, 1e-5);
+    cr_assert_float_eq(d[0], 0.5f, 1e-7);
+    cr_assert_float_eq(soma_reduce(SOMA_REDUCE_SUM_OVER_BATCH, v, w, 2, d), 113.85, 1e-4);
+    cr_assert_float_eq(soma_reduce(SOMA_REDUCE_SUM, v, w, 2, d), 227.7, 1e-4);
+    cr_assert_float_eq(d[1], 2.3f, 1e-7);
+    cr_assert_float_eq(soma_reduce(SOMA_REDUCE_SUM_OVER_BATCH, v, w2, 2, d), 1.2 * 110 / 6 + 3.4 * 187 / 6, 1e-4);
+    float zero[2] = {0, 0};
+    // a zero weight still counts in the divisor, and gives 0, not NaN
+    cr_assert_eq(soma_reduce(SOMA_REDUCE_SUM_OVER_BATCH, v, zero, 2, d), 0.0);
+    soma_reduction red;
+    ASSERT_ERR(soma_reduction_parse("average", &red), SOMA_E_NOT_FOUND, "unknown reduction 'average'");
+}
+
+Test(accuracy, resolved_from_shapes_as_keras_does) {
+    float yt1[3] = {0, 2, 1}, yp[9] = {0.8f, 0.1f, 0.1f, 0.2f, 0.3f, 0.5f, 0.6f, 0.3f, 0.1f};
+    soma_tview t = {.data = yt1, .ndim = 1, .dims = {3}}, p = {.data = yp, .ndim = 2, .dims = {3, 3}};
+    cr_assert_eq(soma_accuracy_resolve(&t, &p), SOMA_ACC_SPARSE);
+    cr_assert_eq(soma_accuracy_count(SOMA_ACC_SPARSE, &t, &p), 2);
+    soma_tview t2 = {.data = yt1, .ndim = 2, .dims = {3, 1}};
+    cr_assert_eq(soma_accuracy_resolve(&t2, &p), SOMA_ACC_SPARSE);
+    float onehot[9] = {1, 0, 0, 0, 0, 1, 1, 0, 0};
+    soma_tview t3 = {.data = onehot, .ndim = 2, .dims = {3, 3}};
+    cr_assert_eq(soma_accuracy_resolve(&t3, &p), SOMA_ACC_CATEGORICAL);
+    cr_assert_eq(soma_accuracy_count(SOMA_ACC_CATEGORICAL, &t3, &p), 3);
+    float bt[3] = {1, 0, 0}, bp[3] = {0.7f, 0.5f, 0.51f}; // 0.5 counts as class 0
+    soma_tview t4 = {.data = bt, .ndim = 2, .dims = {3, 1}}, p4 = {.data = bp, .ndim = 2, .dims = {3, 1}};
+    cr_assert_eq(soma_accuracy_resolve(&t4, &p4), SOMA_ACC_BINARY);
+    cr_assert_eq(soma_accuracy_count(SOMA_ACC_BINARY, &t4, &p4), 2);
+}
+
+// ---- Dense backward through the whole model vs finite differences ------------------
+
+// Independent double-precision forward of a 2-layer model (tanh, softmax) with
+// Keras' SCCE on probabilities (normalise, clip to [1e-7, 1-1e-7], -log),
+// mean over rows.
+static double ref_loss(const double *w1, const double *b1, const double *w2, const double *b2,
+                       const float *x, const float *y, int n, int in, int hid, int out) {
+    double total = 0;
+    for (int s = 0; s < n; s++) {
+        double h[16], z[16], mx = -INFINITY, sum = 0;
+        for (int j = 0; j < hid; j++) {
+            double a = b1[j];
+            for (int i = 0; i < in; i++) a += x[s * in + i] * w1[i * hid + j];
+            h[j] = tanh(a);
+        }
+        for (int k = 0; k < out; k++) {
+            double a = b2[k];
+            for (int j = 0; j < hid; j++) a += h[j] * w2[j * out + k];
+            z[k] = a;
+            mx = fmax(mx, a);
+        }
+        for (int k = 0; k < out; k++) sum += exp(z[k] - mx);
+        double p = exp(z[(int)y[s]] - mx) / sum;
+        p = fmin(fmax(p, 1e-7), 1 - 1e-7);
+        total += -log(p);
+    }
+    return total / n;
+}
+
+Test(model, dense_gradients_match_finite_differences) {
+    enum { N = 6, IN = 5, HID = 4, OUT = 3 };
+    soma_model *m;
+    ASSERT_OK(soma_model_create(&m));
+    int64_t shape[1] = {IN};
+    ASSERT_OK(soma_model_add_input(m, 1, shape));
+    ASSERT_OK(soma_model_add_dense(m, HID, "tanh", "random_normal(stddev=0.7)", "random_uniform"));
+    ASSERT_OK(soma_model_add_dense(m, OUT, "softmax", NULL, "random_uniform"));
+    // learning_rate 0: one fit step leaves the weights alone and the exact
+    // gradients of that batch in the gradient block.
+    ASSERT_OK(soma_model_compile(m, "sgd(learning_rate=0)", "sparse_categorical_crossentropy", NULL));
+    float xs[N * IN], ys[N];
+    soma_rng r;
+    soma_rng_init(&r, 11, 0);
+    soma_rng_uniform(&r, xs, N * IN, -1, 1);
+    for (int i = 0; i < N; i++) ys[i] = (float)(i % OUT);
+    soma_tensor *x, *y;
+    int64_t xd[2] = {N, IN}, yd[1] = {N};
+    ASSERT_OK(soma_tensor_create(&x, 2, xd, xs));
+    ASSERT_OK(soma_tensor_create(&y, 1, yd, ys));
+    soma_fit_config fc = soma_fit_defaults();
+    fc.batch_size = N;
+    fc.shuffle = 0;
+    fc.verbose = 0;
+    ASSERT_OK(soma_model_fit(m, x, y, &fc));
+    float *w1, *b1, *w2, *b2;
+    ASSERT_OK(soma_model_weights(m, 0, &w1, NULL, NULL, &b1));
+    ASSERT_OK(soma_model_weights(m, 1, &w2, NULL, NULL, &b2));
+    double dw1[IN * HID], db1[HID], dw2[HID * OUT], db2[OUT];
+    for (int i = 0; i < IN * HID; i++) dw1[i] = w1[i];
+    for (int i = 0; i < HID; i++) db1[i] = b1[i];
+    for (int i = 0; i < HID * OUT; i++) dw2[i] = w2[i];
+    for (int i = 0; i < OUT; i++) db2[i] = b2[i];
+    double *all[4] = {dw1, db1, dw2, db2};
+    const float *grads[4] = {m->layers[0]->dw, m->layers[0]->db, m->layers[1]->dw, m->layers[1]->db};
+    int sizes[4] = {IN * HID, HID, HID * OUT, OUT};
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < sizes[t]; i++) {
+            double keep = all[t][i], h = 1e-5;
+            all[t][i] = keep + h;
+            double fp = ref_loss(dw1, db1, dw2, db2, xs, ys, N, IN, HID, OUT);
+            all[t][i] = keep - h;
+            double fm = ref_loss(dw1, db1, dw2, db2, xs, ys, N, IN, HID, OUT);
+            all[t][i] = keep;
+            double fd = (fp - fm) / (2 * h);
+            cr_assert(fabs(grads[t][i] - fd) < 2e-5 + 1e-3 * fabs(fd),
+                      "tensor %d [%d]: grad %.8g, finite difference %.8g", t, i, grads[t][i], fd);
+        }
+    // and the reported loss equals the double reference
+    const soma_logs *h = soma_model_history(m, 0);
+    cr_assert_not_null(h);
+    cr_assert_float_eq(soma_logs_get(h, "loss", -1), ref_loss(dw1, db1, dw2, db2, xs, ys, N, IN, HID, OUT),
+                       1e-5);
+    soma_tensor_free(x);
+    soma_tensor_free(y);
+    soma_model_free(m);
+}
+
+// ---- fit on real data ----------------------------------------------------------------------
+
+static soma_tensor *load(const char *name, int flags) {
+    const char *dir = getenv("SOMA_DATA_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "/usr/share/datasets/fashion-mnist", name);
+    soma_tensor *t = NULL;
+    int rc = soma_idx_load(path, flags, &t);
+    cr_assert_eq(rc, SOMA_OK, "%s", soma_last_error());
+    return t;
+}
+
+static soma_model *tutorial_model(uint64_t seed) {
+    soma_model *m;
+    int64_t in[1] = {784};
+    ASSERT_OK(soma_model_create(&m));
+    ASSERT_OK(soma_model_set_seed(m, seed));
+    ASSERT_OK(soma_model_add_input(m, 1, in));
+    ASSERT_OK(soma_model_add_dense(m, 128, "relu", "he_normal", "zeros"));
+    ASSERT_OK(soma_model_add_dense(m, 64, "relu", "he_normal", "zeros"));
+    ASSERT_OK(soma_model_add_dense(m, 10, "softmax", "glorot_uniform", "zeros"));
+    ASSERT_OK(soma_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy"));
+    return m;
+}
+
+// Keeps the first n samples of a (N, ...) tensor.
+static void truncate_rows(soma_tensor *t, int64_t n) {
+    int64_t per = t->numel / t->dims[0];
+    t->dims[0] = n;
+    t->numel = n * per;
+}
+
+Test(fit, tutorial_model_learns_fashion_mnist_subset, .timeout = 600) {
+    soma_tensor *xtr = load("train-images-idx3-ubyte.gz", SOMA_IDX_SCALE | SOMA_IDX_FLATTEN);
+    soma_tensor *ytr = load("train-labels-idx1-ubyte.gz", 0);
+    soma_tensor *xte = load("t10k-images-idx3-ubyte.gz", SOMA_IDX_SCALE | SOMA_IDX_FLATTEN);
+    soma_tensor *yte = load("t10k-labels-idx1-ubyte.gz", 0);
+    truncate_rows(xtr, 6000);
+    truncate_rows(ytr, 6000);
+    soma_model *m = tutorial_model(42);
+    cr_assert_eq(soma_model_param_count(m), 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10);
+    soma_fit_config fc = soma_fit_defaults();
+    fc.verbose = 0;
+    fc.validation_split = 0.1;
+    ASSERT_OK(soma_model_fit(m, xtr, ytr, &fc));
+    const soma_logs *h = soma_model_history(m, 0);
+    cr_assert_eq(soma_model_history_length(m), 1);
+    cr_assert(soma_logs_get(h, "val_accuracy", -1) > 0.6, "val_accuracy %g", soma_logs_get(h, "val_accuracy", -1));
+    soma_logs res;
+    ASSERT_OK(soma_model_evaluate(m, xte, yte, 0, 0, &res));
+    double acc = soma_logs_get(&res, "accuracy", -1);
+    cr_assert(acc >= 0.75, "test accuracy after 1 epoch on 6000 images: %.4f", acc);
+    // evaluate's accuracy equals an independent argmax over predict's output
+    soma_tensor *pred;
+    ASSERT_OK(soma_model_predict(m, xte, 1000, &pred));
+    cr_assert_eq(soma_tensor_dim(pred, 0), 10000);
+    cr_assert_eq(soma_tensor_dim(pred, 1), 10);
+    int64_t correct = 0;
+    for (int64_t i = 0; i < 10000; i++) {
+        const float *p = pred->data + i * 10;
+        int best = 0;
+        double sum = 0;
+        for (int k = 0; k < 10; k++) {
+            sum += p[k];
+            if (p[k] > p[best]) best = k;
+        }
+        cr_assert_float_eq(sum, 1.0, 1e-5);
+        correct += best == (int)yte->data[i];
+    }
+    cr_assert_float_eq(acc, correct / 10000.0, 1e-9);
+    soma_tensor_free(pred);
+    soma_model_free(m);
+    soma_tensor_free(xtr);
+    soma_tensor_free(ytr);
+    soma_tensor_free(xte);
+    soma_tensor_free(yte);
+}
+
+// Same seed ⇒ bit-identical weights after training; another seed ⇒ different.
+Test(fit, deterministic_under_a_seed) {
+    enum { N = 300, IN = 20 };
+    float xs[N * IN], ys[N];
+    soma_rng r;
+    soma_rng_init(&r, 3, 0);
+    soma_rng_uniform(&r, xs, N * IN, 0, 1);
+    for (int i = 0; i < N; i++) ys[i] = (float)(xs[i * IN] > 0.5f) + (float)(xs[i * IN + 1] > 0.5f);
+    int64_t xd[2] = {N, IN}, yd[1] = {N};
+    soma_tensor *x, *y;
+    ASSERT_OK(soma_tensor_create(&x, 2, xd, xs));
+    ASSERT_OK(soma_tensor_create(&y, 1, yd, ys));
+    float *w[3];
+    for (int run = 0; run < 3; run++) {
+        soma_model *m;
+        ASSERT_OK(soma_model_create(&m));
+        ASSERT_OK(soma_model_set_seed(m, run == 2 ? 8 : 7));
+        ASSERT_OK(soma_model_add_dense(m, 16, "relu", "he_normal", NULL));
+        ASSERT_OK(soma_model_add_dense(m, 3, "softmax", NULL, NULL));
+        ASSERT_OK(soma_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy"));
+        soma_fit_config fc = soma_fit_defaults();
+        fc.epochs = 3;
+        fc.verbose = 0;
+        ASSERT_OK(soma_model_fit(m, x, y, &fc));
+        float *k;
+        int64_t rows, cols;
+        ASSERT_OK(soma_model_weights(m, 0, &k, &rows, &cols, NULL));
+        cr_assert_eq(rows, IN);
+        w[run] = malloc((size_t)(rows * cols) * sizeof(float));
+        memcpy(w[run], k, (size_t)(rows * cols) * sizeof(float));
+        soma_model_free(m);
+    }
+    cr_assert(memcmp(w[0], w[1], IN * 16 * sizeof(float)) == 0, "same seed gave different weights");
+    cr_assert(memcmp(w[0], w[2], IN * 16 * sizeof(float)) != 0, "different seeds gave the same weights");
+    for (int i = 0; i < 3; i++) free(w[i]);
+    soma_tensor_free(x);
+    soma_tensor_free(y);
+}
+
+// ---- bad input --------------------------------------------------------------------------
+
+Test(errors, unknown_names_are_named) {
+    soma_model *m;
+    ASSERT_OK(soma_model_create(&m));
+    ASSERT_ERR(soma_model_add_dense(m, 10, "relu6x", NULL, NULL), SOMA_E_NOT_FOUND, "relu6x");
+    ASSERT_ERR(soma_model_add_dense(m, 10, "relu", "he_normall", NULL), SOMA_E_NOT_FOUND, "he_normall");
+    ASSERT_ERR(soma_model_add_dense(m, 10, "relu", "he_normal(stdev=1)", NULL), SOMA_E_NOT_FOUND, "stdev");
+    ASSERT_ERR(soma_model_add_dense(m, 0, "relu", NULL, NULL), SOMA_E_INVALID, "units");
+    ASSERT_OK(soma_model_add_dense(m, 10, "softmax", NULL, NULL));
+    ASSERT_ERR(soma_model_compile(m, "adamm", "mse", NULL), SOMA_E_NOT_FOUND, "adamm");
+    ASSERT_ERR(soma_model_compile(m, "adam", "msee", NULL), SOMA_E_NOT_FOUND, "msee");
+    ASSERT_ERR(soma_model_compile(m, "adam(learning_rate=fast)", "mse", NULL), SOMA_E_INVALID, "learning_rate");
+    ASSERT_ERR(soma_model_compile(m, "adam", "mse", "precision"), SOMA_E_NOT_FOUND, "precision");
+    ASSERT_ERR(soma_model_compile(m, "sgd(momentum=2)", "mse", NULL), SOMA_E_INVALID, "momentum");
+    // a failed compile leaves the model usable
+    ASSERT_OK(soma_model_compile(m, "Adam", "SparseCategoricalCrossentropy", "acc"));
+    soma_model_free(m);
+}
+
+static soma_model *small_model(int in, const char *loss) {
+    soma_model *m;
+    int64_t shape[1] = {in};
+    ASSERT_OK(soma_model_create(&m));
+    ASSERT_OK(soma_model_add_input(m, 1, shape));
+    ASSERT_OK(soma_model_add_dense(m, 3, "softmax", NULL, NULL));
+    ASSERT_OK(soma_model_compile(m, "adam", loss, "accuracy"));
+    return m;
+}
+
+Test(errors, data_problems_are_named) {
+    float xs[8] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f}, ys[4] = {0, 1, 2, 1};
+    soma_tensor *x, *y, *x3;
+    int64_t xd[2] = {4, 2}, yd[1] = {4}, x3d[2] = {2, 4};
+    ASSERT_OK(soma_tensor_create(&x, 2, xd, xs));
+    ASSERT_OK(soma_tensor_create(&y, 1, yd, ys));
+    ASSERT_OK(soma_tensor_create(&x3, 2, x3d, xs));
+    soma_model *m = small_model(2, "sparse_categorical_crossentropy");
+    soma_fit_config fc = soma_fit_defaults();
+    fc.verbose = 0;
+    ASSERT_ERR(soma_model_fit(m, x3, y, &fc), SOMA_E_SHAPE, "features");
+    int64_t yd3[1] = {3};
+    soma_tensor *y3;
+    ASSERT_OK(soma_tensor_create(&y3, 1, yd3, ys));
+    ASSERT_ERR(soma_model_fit(m, x, y3, &fc), SOMA_E_SHAPE, "samples");
+    y->data[2] = 7; // label out of range
+    ASSERT_ERR(soma_model_fit(m, x, y, &fc), SOMA_E_RANGE, "epoch 1, step 1");
+    y->data[2] = 2;
+    x->data[5] = NAN;
+    ASSERT_ERR(soma_model_fit(m, x, y, &fc), SOMA_E_NUMERIC, "sample 2, feature 1");
+    x->data[5] = 0.6f;
+    fc.validation_split = 0.1; // floor(4·0.9) = 3 train, 1 val: fine
+    ASSERT_OK(soma_model_fit(m, x, y, &fc));
+    fc.validation_split = 1.5;
+    ASSERT_ERR(soma_model_fit(m, x, y, &fc), SOMA_E_INVALID, "validation_split");
+    soma_model_free(m);
+    soma_model *u;
+    ASSERT_OK(soma_model_create(&u));
+    ASSERT_OK(soma_model_add_dense(u, 2, NULL, NULL, NULL));
+    ASSERT_ERR(soma_model_fit(u, x, y, &fc), SOMA_E_STATE, "compile");
+    soma_model_free(u);
+    soma_tensor_free(x);
+    soma_tensor_free(y);
+    soma_tensor_free(x3);
+    soma_tensor_free(y3);
+}
+
+Test(errors, nan_loss_stops_with_epoch_and_step) {
+    enum { N = 64 };
+    float xs[N], ys[N];
+    for (int i = 0; i < N; i++) {
+        xs[i] = (float)i;
+        ys[i] = 1e3f * (float)i;
+    }
+    soma_tensor *x, *y;
+    int64_t d[2] = {N, 1};
+    ASSERT_OK(soma_tensor_create(&x, 2, d, xs));
+    ASSERT_OK(soma_tensor_create(&y, 2, d, ys));
+    soma_model *m;
+    ASSERT_OK(soma_model_create(&m));
+    ASSERT_OK(soma_model_add_dense(m, 1, NULL, "ones", NULL));
+    // A learning rate this large overflows the weights within a few steps.
+    ASSERT_OK(soma_model_compile(m, "sgd(learning_rate=1e30)", "mse", NULL));
+    soma_fit_config fc = soma_fit_defaults();
+    fc.verbose = 0;
+    fc.epochs = 5;
+    fc.batch_size = 8;
+    int rc = soma_model_fit(m, x, y, &fc);
+    cr_assert_eq(rc, SOMA_E_NUMERIC, "%s", soma_last_error());
+    cr_assert(strstr(soma_last_error(), "epoch 1, step"), "%s", soma_last_error());
+    cr_assert(strstr(soma_last_error(), "loss is"), "%s", soma_last_error());
+    soma_model_free(m);
+    soma_tensor_free(x);
+    soma_tensor_free(y);
+}
