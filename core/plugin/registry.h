@@ -55,5 +55,10 @@ static inline const soma_optim_vt *soma_obj_optim(const soma_obj *o) {
 
 /* Unloads everything and forgets discovery (tests use it to start over). */
 void soma_registry_reset(void);
+/* Whether discovery searches, after SOMA_PLUGIN_PATH, libsoma's own
+ * <dir>/soma/plugins and the compiled-in plugin directory (default: on).
+ * Tests turn it off so an installed soma cannot change what they see.
+ * soma_registry_reset leaves it as it is. */
+void soma_registry_set_default_dirs(bool on);
 
 #endif

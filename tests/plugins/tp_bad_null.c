@@ -1,0 +1,4 @@
+/* The entry point says "not usable here" by returning NULL. */
+#include "tp_common.h"
+
+TP_ENTRY(NULL)

@@ -1,0 +1,11 @@
+/* A parameter without a name. */
+#include "tp_common.h"
+
+static const soma_param_spec params[] = {
+    {.name = "rate", .type = SOMA_PARAM_FLOAT, .def_num = 1},
+    {.name = NULL, .type = SOMA_PARAM_FLOAT},
+};
+static const soma_item items[] = {{.size = sizeof(soma_item), .kind = SOMA_KIND_LOSS,
+                                   .name = "paramnull", .params = params, .n_params = 2,
+                                   .vtable = &tp_loss_vt}};
+SOMA_PLUGIN_DEFINE(loss, paramnull, items, 1)
