@@ -340,7 +340,8 @@ Test(spec, unknown_parameter_lists_the_parameters) {
     EXPECT_SPEC_ERR(SOMA_KIND_OPTIM, "test_sgd(lr=0.1)", SOMA_E_NOT_FOUND);
     cr_assert_str_eq(soma_last_error(),
                      "test_sgd: unknown parameter 'lr' (parameters: learning_rate, momentum, "
-                     "nesterov, name)");
+                     "nesterov, name; every optimizer also takes weight_decay, clipnorm, clipvalue, "
+                     "global_clipnorm, use_ema, ema_momentum, ema_overwrite_frequency)");
     // Keys are exact: the schema's spelling only.
     EXPECT_SPEC_ERR(SOMA_KIND_OPTIM, "test_sgd(Learning_Rate=0.1)", SOMA_E_NOT_FOUND,
                     "unknown parameter 'Learning_Rate'");

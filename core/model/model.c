@@ -37,7 +37,7 @@ SOMA_API void soma_model_free(soma_model *m) {
     soma_free(m->slot_block);
     free(m->slot_ptrs);
     free(m->ptensors);
-    soma_obj_free(m->optim);
+    soma_optimizer_free(m->optim);
     soma_obj_free(m->loss);
     free_plan(m);
     free(m->history);
@@ -96,11 +96,7 @@ int64_t soma_model_out_features(const soma_model *m) {
 
 // Slots for every parameter tensor, zeroed, then handed to init_slots.
 static int alloc_slots(soma_model *m) {
-    const soma_optim_vt *vt = soma_obj_optim(m->optim);
-    m->n_slots = vt->slot_count ? vt->slot_count(&m->optim->inst) : 0;
-    if (m->n_slots > 64)
-        return soma_error_set(SOMA_E_PLUGIN, "optimizer '%s' asks for %u slots per parameter",
-                              m->optim->item->name, m->n_slots);
+    m->n_slots = soma_optimizer_slot_count(m->optim);
     if (m->n_slots == 0) return SOMA_OK;
     size_t floats;
     if (!soma_mul_size(m->param_floats, m->n_slots, &floats))
@@ -114,13 +110,10 @@ static int alloc_slots(soma_model *m) {
         pt->slots = m->slot_ptrs + (size_t)t * m->n_slots;
         for (uint32_t s = 0; s < m->n_slots; s++) {
             pt->slots[s] = m->slot_block + off;
-            off += round_up((size_t)pt->p.numel);
+            off += round_up((size_t)pt->numel);
         }
-        if (vt->init_slots) {
-            soma_ctx ctx = soma_ctx_make(NULL);
-            int rc = vt->init_slots(&m->optim->inst, &ctx, pt->slots, (size_t)pt->p.numel);
-            if (rc) return soma_error_prefix("optimizer '%s' init_slots", m->optim->item->name);
-        }
+        int rc = soma_optimizer_init_slots(m->optim, pt);
+        if (rc) return rc;
     }
     return SOMA_OK;
 }
@@ -163,7 +156,9 @@ int soma_model_build(soma_model *m, int64_t in_features) {
         off += round_up((size_t)l->out);
         soma_param p[2];
         int np = l->vt->params(l, p, 2);
-        for (int k = 0; k < np; k++) m->ptensors[m->n_ptensors++].p = p[k];
+        for (int k = 0; k < np; k++)
+            m->ptensors[m->n_ptensors++] = (soma_ptensor){.value = p[k].value, .grad = p[k].grad,
+                                                          .numel = p[k].numel, .name = p[k].name};
         int rc = l->vt->init(l, m->seed, i);
         if (rc) return soma_error_prefix("layer %d (%s)", i, l->vt->name);
     }
@@ -181,22 +176,10 @@ SOMA_API int soma_model_compile(soma_model *m, const char *optimizer, const char
     // adam in this version, so the optimizer and the loss are required.
     if (!optimizer || !*optimizer) return soma_error_set(SOMA_E_INVALID, "compile: no optimizer given");
     if (!loss || !*loss) return soma_error_set(SOMA_E_INVALID, "compile: no loss given");
-    int rc = soma_obj_create(SOMA_KIND_OPTIM, optimizer, &m->optim);
+    int rc = soma_optimizer_create(optimizer, &m->optim);
     if (rc) return rc;
     rc = soma_obj_create(SOMA_KIND_LOSS, loss, &m->loss);
     if (rc) goto fail;
-    double lr = 0;
-    if (soma_obj_param(m->optim, "learning_rate", &lr)) {
-        if (!(lr >= 0) || !isfinite(lr)) {
-            rc = soma_error_set(SOMA_E_INVALID, "optimizer '%s': learning_rate must be >= 0, got %g",
-                                m->optim->item->name, lr);
-            goto fail;
-        }
-    } else {
-        soma_log(SOMA_LOG_WARN, "optimizer '%s' declares no learning_rate; passing 0",
-                 m->optim->item->name);
-    }
-    m->lr = lr;
     m->want_accuracy = false;
     if (metrics && *metrics) {
         char buf[256];
@@ -221,9 +204,10 @@ SOMA_API int soma_model_compile(soma_model *m, const char *optimizer, const char
     }
     return SOMA_OK;
 fail:
-    soma_obj_free(m->optim);
+    soma_optimizer_free(m->optim);
     soma_obj_free(m->loss);
-    m->optim = m->loss = NULL;
+    m->optim = NULL;
+    m->loss = NULL;
     return rc;
 }
 
@@ -284,7 +268,7 @@ float *soma_model_forward(soma_model *m, const float *x, int64_t batch) {
 SOMA_API int64_t soma_model_param_count(const soma_model *m) {
     if (!m || !m->built) return 0;
     int64_t n = 0;
-    for (int t = 0; t < m->n_ptensors; t++) n += m->ptensors[t].p.numel;
+    for (int t = 0; t < m->n_ptensors; t++) n += m->ptensors[t].numel;
     return n;
 }
 

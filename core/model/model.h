@@ -4,6 +4,7 @@
 
 #include "base/base.h"
 #include "layers/layer.h"
+#include "model/optimizer.h"
 #include "plugin/registry.h"
 
 /* ---- loss reduction (reduce.c): once in the core, for every loss ---- */
@@ -53,11 +54,6 @@ double soma_now(void);
 void soma_logs_set(soma_logs *logs, const char *name, double value);
 
 /* ---- the model ---- */
-typedef struct soma_ptensor {
-    soma_param p;
-    float **slots;        /* n_slots pointers into the slot block         */
-} soma_ptensor;
-
 struct soma_model {
     soma_layer **layers;
     int n_layers, cap_layers;
@@ -75,9 +71,8 @@ struct soma_model {
     float **slot_ptrs;
     uint32_t n_slots;
 
-    soma_obj *optim, *loss;
-    double lr;
-    int64_t iterations;
+    soma_optimizer *optim;
+    soma_obj *loss;
     soma_reduction reduction;
     bool want_accuracy;
     char accuracy_name[16];

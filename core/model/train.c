@@ -70,22 +70,6 @@ static void add_logs(const soma_model *m, const batch_stats *s, soma_logs *logs,
     }
 }
 
-static int optimizer_apply(soma_model *m) {
-    const soma_optim_vt *vt = soma_obj_optim(m->optim);
-    soma_step_info info = {.size = sizeof info, .t = m->iterations + 1, .lr = m->lr};
-    soma_ctx ctx = soma_ctx_make(NULL);
-    if (vt->begin_step && vt->begin_step(&m->optim->inst, &ctx, &info))
-        return soma_error_prefix("optimizer '%s'", m->optim->item->name);
-    for (int t = 0; t < m->n_ptensors; t++) {
-        soma_ptensor *pt = &m->ptensors[t];
-        int rc = vt->step(&m->optim->inst, &ctx, pt->p.value, pt->p.grad, pt->slots,
-                          (size_t)pt->p.numel, &info);
-        if (rc) return soma_error_prefix("optimizer '%s' on %s", m->optim->item->name, pt->p.name);
-    }
-    m->iterations++;
-    return SOMA_OK;
-}
-
 // One batch: gather rows idx[0..b), forward, loss, and when training backward
 // and one optimizer step.
 static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
@@ -128,7 +112,7 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
         l->vt->backward(l, i ? m->acts[i - 1] : m->x_batch, m->acts[i], m->dacts[i],
                         i ? m->dacts[i - 1] : NULL, b);
     }
-    return optimizer_apply(m);
+    return soma_optimizer_apply(m->optim, m->ptensors, m->n_ptensors);
 }
 
 static int evaluate_range(soma_model *m, const soma_tensor *x, const soma_tensor *y, int64_t first,
@@ -230,6 +214,8 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
         if ((rc = push_history(m, &logs))) break;
     }
     free(perm);
+    // Keras' finalize_variable_values: with use_ema the weights become their averages.
+    if (!rc) soma_optimizer_finalize(m->optim, m->ptensors, m->n_ptensors);
     return rc;
 }
 

@@ -321,6 +321,7 @@ SOMA_API const char *soma_kind_name(int kind) {
     case SOMA_KIND_INIT: return "init";
     case SOMA_KIND_LOSS: return "loss";
     case SOMA_KIND_OPTIM: return "optim";
+    case SOMA_KIND_SCHEDULE: return "schedule";
     default: return "unknown";
     }
 }

@@ -29,6 +29,18 @@ int soma_registry_find(soma_kind kind, const char *name, const soma_item **item,
  * "quoted" strings. Unknown keys, duplicate keys, ill-typed values and syntax
  * errors fail with SOMA_E_NOT_FOUND / SOMA_E_INVALID / SOMA_E_FORMAT naming
  * the item, the key and the position. */
+/* Not a plugin kind: the core's own learning-rate schedules, parsed with the
+ * same grammar from a static item list (soma_obj_create_static). */
+#define SOMA_KIND_SCHEDULE ((soma_kind)100)
+
+/* Options every optimizer accepts because the core implements them once for
+ * all (Keras' base optimizer): weight_decay, clipnorm, clipvalue,
+ * global_clipnorm, use_ema, ema_momentum, ema_overwrite_frequency. A plugin
+ * that declares one of these names itself (adamw: weight_decay) supplies its
+ * default; the core still does the work. */
+extern const soma_param_spec soma_optim_options[];
+extern const uint32_t soma_optim_n_options;
+
 typedef struct soma_obj {
     soma_kind kind;
     const soma_item *item;
@@ -37,12 +49,23 @@ typedef struct soma_obj {
     soma_param_value *values;      /* item->n_params entries               */
     soma_instance inst;            /* { values, state from create() }      */
     char *strings;                 /* storage for string values            */
+    soma_param_value *options;     /* OPTIM: soma_optim_n_options values   */
+    const char *lr_schedule;       /* OPTIM: "learning_rate=name(...)" text, or NULL */
 } soma_obj;
 
 int soma_obj_create(soma_kind kind, const char *spec, soma_obj **out);
 void soma_obj_free(soma_obj *obj);
 /* Value of a declared FLOAT/INT/BOOL parameter by name; false if absent. */
 bool soma_obj_param(const soma_obj *obj, const char *key, double *value);
+/* An optimizer option: the plugin's own parameter of that name if it declares
+ * one (set or default), else the host option when the user set it or it has a
+ * default. false when neither applies ("None"). */
+bool soma_obj_option(const soma_obj *obj, const char *key, double *value);
+/* Parses a spec against a static list of items instead of the registry (the
+ * core's schedules). what names the family in messages ("schedule"). The
+ * object has no vtable and no state. */
+int soma_obj_create_static(soma_kind kind, const char *spec, const soma_item *items,
+                           int n_items, soma_obj **out);
 static inline const soma_init_vt *soma_obj_init(const soma_obj *o) {
     return (const soma_init_vt *)o->vt;
 }

@@ -23,7 +23,26 @@
 #include "base/base.h"
 #include "internal.h"
 
-typedef enum vkind { V_NUM, V_BOOL, V_WORD, V_STR, V_NONE } vkind;
+typedef enum vkind { V_NUM, V_BOOL, V_WORD, V_STR, V_NONE, V_CALL } vkind;
+
+// NAN marks "None" defaults of the host options below.
+const soma_param_spec soma_optim_options[] = {
+    {.name = "weight_decay", .type = SOMA_PARAM_FLOAT, .def_num = NAN,
+     .doc = "decoupled weight decay: x -= lr*weight_decay*x before each step"},
+    {.name = "clipnorm", .type = SOMA_PARAM_FLOAT, .def_num = NAN,
+     .doc = "clip each gradient tensor to this L2 norm"},
+    {.name = "clipvalue", .type = SOMA_PARAM_FLOAT, .def_num = NAN,
+     .doc = "clip each gradient element to [-clipvalue, clipvalue]"},
+    {.name = "global_clipnorm", .type = SOMA_PARAM_FLOAT, .def_num = NAN,
+     .doc = "clip all gradients together to this global L2 norm"},
+    {.name = "use_ema", .type = SOMA_PARAM_BOOL, .def_num = 0,
+     .doc = "keep an exponential moving average of the weights"},
+    {.name = "ema_momentum", .type = SOMA_PARAM_FLOAT, .def_num = 0.99,
+     .doc = "momentum of the weights' moving average"},
+    {.name = "ema_overwrite_frequency", .type = SOMA_PARAM_INT, .def_num = NAN,
+     .doc = "every this many steps, overwrite the weights with their average"},
+};
+const uint32_t soma_optim_n_options = sizeof soma_optim_options / sizeof soma_optim_options[0];
 
 typedef struct spec_kv {
     const char *key;
@@ -144,6 +163,28 @@ static int parse_value(soma_kind kind, const char *s, size_t *pi, spec_kv *kv) {
             kv->kind = V_WORD;
         }
         i = j;
+        size_t k = skip_ws(s, i);
+        if (kv->kind == V_WORD && s[k] == '(') {
+            // A nested spec such as learning_rate=cosine_decay(...): keep its
+            // text whole; the one who uses it parses it.
+            int depth = 0;
+            char quote = 0;
+            for (; s[k]; k++) {
+                if (quote) {
+                    if (s[k] == '\\' && s[k + 1]) k++;
+                    else if (s[k] == quote) quote = 0;
+                } else if (s[k] == '\'' || s[k] == '"') {
+                    quote = s[k];
+                } else if (s[k] == '(') {
+                    depth++;
+                } else if (s[k] == ')' && --depth == 0) {
+                    break;
+                }
+            }
+            if (!s[k]) return spec_fail(SOMA_E_FORMAT, kind, s, i, "missing ')'");
+            kv->kind = V_CALL;
+            i = k + 1;
+        }
     } else if (!c) {
         return spec_fail(SOMA_E_FORMAT, kind, s, i, "missing value for '%.*s'",
                          (int)kv->key_len, kv->key);
@@ -274,7 +315,12 @@ static int unknown_param(const soma_item *item, const spec_kv *kv) {
         strcat(list, item->params[i].name);
     }
     int rc;
-    if (item->n_params)
+    if (item->kind == SOMA_KIND_OPTIM)
+        rc = soma_error_set(SOMA_E_NOT_FOUND, "%s: unknown parameter '%.*s' (parameters: %s; every "
+                            "optimizer also takes weight_decay, clipnorm, clipvalue, global_clipnorm, "
+                            "use_ema, ema_momentum, ema_overwrite_frequency)",
+                            item->name, (int)kv->key_len, kv->key, list);
+    else if (item->n_params)
         rc = soma_error_set(SOMA_E_NOT_FOUND, "%s: unknown parameter '%.*s' (parameters: %s)",
                             item->name, (int)kv->key_len, kv->key, list);
     else
@@ -305,7 +351,7 @@ static const char *store_text(const spec_kv *kv, char *strings, size_t *at) {
 // Checks each given value against the schema and stores it.
 static int apply_params(soma_kind kind, const char *spec, const spec_parsed *p, soma_obj *o) {
     const soma_item *item = o->item;
-    bool *seen = NULL;
+    bool *seen = NULL, seen_opt[16] = {0};
     if (item->n_params && !(seen = calloc(item->n_params, sizeof *seen)))
         return soma_error_set(SOMA_E_NOMEM, "out of memory");
     size_t at = 0;
@@ -317,19 +363,43 @@ static int apply_params(soma_kind kind, const char *spec, const spec_parsed *p, 
                !(strlen(item->params[idx].name) == kv->key_len &&
                  strncmp(item->params[idx].name, kv->key, kv->key_len) == 0))
             idx++;
-        if (idx == item->n_params) {
-            rc = unknown_param(item, kv);
-            break;
+        const soma_param_spec *ps;
+        soma_param_value *v;
+        bool *seenp;
+        if (idx < item->n_params) {
+            ps = &item->params[idx];
+            v = &o->values[idx];
+            seenp = &seen[idx];
+        } else {
+            uint32_t h = 0;
+            while (o->options && h < soma_optim_n_options &&
+                   !(strlen(soma_optim_options[h].name) == kv->key_len &&
+                     strncmp(soma_optim_options[h].name, kv->key, kv->key_len) == 0))
+                h++;
+            if (!o->options || h == soma_optim_n_options) {
+                rc = unknown_param(item, kv);
+                break;
+            }
+            ps = &soma_optim_options[h];
+            v = &o->options[h];
+            seenp = &seen_opt[h];
         }
-        const soma_param_spec *ps = &item->params[idx];
-        if (seen[idx]) {
+        if (*seenp) {
             rc = spec_fail(SOMA_E_FORMAT, kind, spec, kv->key_pos, "%s: parameter '%s' given twice",
                            item->name, ps->name);
             break;
         }
-        seen[idx] = true;
+        *seenp = true;
         if (kv->kind == V_NONE) continue;
-        soma_param_value *v = &o->values[idx];
+        if (kv->kind == V_CALL) {
+            if (kind != SOMA_KIND_OPTIM || strcmp(ps->name, "learning_rate") != 0) {
+                rc = soma_error_set(SOMA_E_INVALID, "%s: parameter '%s' expects %s, got %.*s", item->name,
+                                    ps->name, type_word(ps->type), (int)kv->raw_len, kv->raw);
+                break;
+            }
+            o->lr_schedule = store_text(kv, o->strings, &at);
+            continue;
+        }
         bool ok = true;
         switch (ps->type) {
         case SOMA_PARAM_FLOAT:
@@ -381,6 +451,75 @@ static soma_destroy_fn vt_destroy(const soma_obj *o) {
     return NULL;
 }
 
+static void obj_release(soma_obj *o) {
+    free(o->values);
+    free(o->options);
+    free(o->strings);
+    free(o);
+}
+
+// A new object for item with defaults filled and p's values applied; frees p.
+static int obj_make(soma_kind kind, const char *spec, spec_parsed *p, const soma_item *item,
+                    const char *path, soma_obj **out) {
+    *out = NULL;
+    soma_obj *o = calloc(1, sizeof *o);
+    uint32_t np = item->n_params;
+    bool opts = kind == SOMA_KIND_OPTIM;
+    if (o && np) o->values = calloc(np, sizeof *o->values);
+    if (o && opts) o->options = calloc(soma_optim_n_options, sizeof *o->options);
+    // Every stored string is a piece of the spec plus a NUL.
+    if (o && p->n) o->strings = malloc(strlen(spec) + (size_t)p->n + 1);
+    if (!o || (np && !o->values) || (opts && !o->options) || (p->n && !o->strings)) {
+        if (o) obj_release(o);
+        parsed_free(p);
+        return soma_error_set(SOMA_E_NOMEM, "out of memory creating %s '%s'",
+                              soma_kind_name(kind), item->name);
+    }
+    o->kind = kind;
+    o->item = item;
+    o->path = path;
+    o->vt = item->vtable;
+    for (uint32_t i = 0; i < np; i++) {
+        const soma_param_spec *ps = &item->params[i];
+        o->values[i].num = ps->type == SOMA_PARAM_STRING ? 0 : ps->def_num;
+        o->values[i].str = ps->type == SOMA_PARAM_STRING ? ps->def_str : NULL;
+        o->values[i].is_set = 0;
+    }
+    for (uint32_t i = 0; opts && i < soma_optim_n_options; i++)
+        o->options[i] = (soma_param_value){.num = soma_optim_options[i].def_num};
+    int rc = apply_params(kind, spec, p, o);
+    parsed_free(p);
+    o->inst = (soma_instance){.params = o->values, .state = NULL};
+    if (rc != SOMA_OK) {
+        obj_release(o);
+        return rc;
+    }
+    *out = o;
+    return SOMA_OK;
+}
+
+int soma_obj_create_static(soma_kind kind, const char *spec, const soma_item *items, int n_items,
+                           soma_obj **out) {
+    if (!out) return soma_error_set(SOMA_E_INVALID, "soma_obj_create_static: out is NULL");
+    *out = NULL;
+    if (!spec) return soma_error_set(SOMA_E_INVALID, "empty %s spec", soma_kind_name(kind));
+    spec_parsed p;
+    int rc = parse_spec(kind, spec, &p);
+    if (rc != SOMA_OK) return rc;
+    for (int i = 0; i < n_items; i++)
+        if (soma_names_match(items[i].name, p.name))
+            return obj_make(kind, spec, &p, &items[i], "(built in)", out);
+    char known[512] = "";
+    for (int i = 0; i < n_items; i++) {
+        size_t l = strlen(known);
+        snprintf(known + l, sizeof known - l, "%s%s", i ? ", " : "", items[i].name);
+    }
+    rc = soma_error_set(SOMA_E_NOT_FOUND, "unknown %s '%s' (known: %s)", soma_kind_name(kind),
+                        p.name, known);
+    parsed_free(&p);
+    return rc;
+}
+
 int soma_obj_create(soma_kind kind, const char *spec, soma_obj **out) {
     if (!out) return soma_error_set(SOMA_E_INVALID, "soma_obj_create: out is NULL");
     *out = NULL;
@@ -395,40 +534,8 @@ int soma_obj_create(soma_kind kind, const char *spec, soma_obj **out) {
         parsed_free(&p);
         return rc;
     }
-    soma_obj *o = calloc(1, sizeof *o);
-    uint32_t np = item->n_params;
-    if (o && np) o->values = calloc(np, sizeof *o->values);
-    // Every stored string is a piece of the spec plus a NUL.
-    if (o && p.n) o->strings = malloc(strlen(spec) + (size_t)p.n + 1);
-    if (!o || (np && !o->values) || (p.n && !o->strings)) {
-        if (o) {
-            free(o->values);
-            free(o->strings);
-        }
-        free(o);
-        parsed_free(&p);
-        return soma_error_set(SOMA_E_NOMEM, "out of memory creating %s '%s'",
-                              soma_kind_name(kind), item->name);
-    }
-    o->kind = kind;
-    o->item = item;
-    o->path = path;
-    o->vt = item->vtable;
-    for (uint32_t i = 0; i < np; i++) {
-        const soma_param_spec *ps = &item->params[i];
-        o->values[i].num = ps->type == SOMA_PARAM_STRING ? 0 : ps->def_num;
-        o->values[i].str = ps->type == SOMA_PARAM_STRING ? ps->def_str : NULL;
-        o->values[i].is_set = 0;
-    }
-    rc = apply_params(kind, spec, &p, o);
-    parsed_free(&p);
-    o->inst = (soma_instance){.params = o->values, .state = NULL};
-    if (rc != SOMA_OK) {
-        free(o->values);
-        free(o->strings);
-        free(o);
-        return rc;
-    }
+    soma_obj *o;
+    if ((rc = obj_make(kind, spec, &p, item, path, &o)) != SOMA_OK) return rc;
 
     soma_create_fn create = vt_create(o);
     if (create) {
@@ -443,9 +550,7 @@ int soma_obj_create(soma_kind kind, const char *spec, soma_obj **out) {
             else if (soma_last_status() == SOMA_OK)
                 soma_error_set(crc, "create failed (%s) without a message", soma_status_name(crc));
             soma_error_prefix("%s '%s'", soma_kind_name(kind), item->name);
-            free(o->values);
-            free(o->strings);
-            free(o);
+            obj_release(o);
             return crc;
         }
         o->inst.state = state;
@@ -459,9 +564,19 @@ void soma_obj_free(soma_obj *obj) {
     // destroy pairs with a create that ran; an item without create has no state.
     soma_destroy_fn destroy = vt_destroy(obj);
     if (destroy && vt_create(obj)) destroy(soma_host_table(), obj->inst.state);
-    free(obj->values);
-    free(obj->strings);
-    free(obj);
+    obj_release(obj);
+}
+
+bool soma_obj_option(const soma_obj *obj, const char *key, double *value) {
+    if (soma_obj_param(obj, key, value)) return true;
+    if (!obj || !obj->options) return false;
+    for (uint32_t i = 0; i < soma_optim_n_options; i++)
+        if (strcmp(soma_optim_options[i].name, key) == 0) {
+            if (!obj->options[i].is_set && isnan(soma_optim_options[i].def_num)) return false;
+            if (value) *value = obj->options[i].num;
+            return true;
+        }
+    return false;
 }
 
 bool soma_obj_param(const soma_obj *obj, const char *key, double *value) {
