@@ -39,6 +39,7 @@ SOMA_API void soma_model_free(soma_model *m) {
     free(m->ptensors);
     soma_optimizer_free(m->optim);
     soma_obj_free(m->loss);
+    for (int i = 0; i < m->n_metrics; i++) soma_metric_free(&m->metrics[i]);
     free_plan(m);
     free(m->history);
     free(m);
@@ -180,18 +181,25 @@ SOMA_API int soma_model_compile(soma_model *m, const char *optimizer, const char
     if (rc) return rc;
     rc = soma_obj_create(SOMA_KIND_LOSS, loss, &m->loss);
     if (rc) goto fail;
-    m->want_accuracy = false;
+    m->n_metrics = 0;
     if (metrics && *metrics) {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", metrics);
-        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-            if (strcasecmp(tok, "accuracy") == 0 || strcasecmp(tok, "acc") == 0) {
-                m->want_accuracy = true;
-                snprintf(m->accuracy_name, sizeof m->accuracy_name, "%s", tok);
-            } else {
-                rc = soma_error_set(SOMA_E_NOT_FOUND, "unknown metric '%s' (known: accuracy, acc)", tok);
+        // Split at top-level commas: "accuracy, top_k_categorical_accuracy(k=3)".
+        const char *p = metrics;
+        while (*p) {
+            while (*p == ' ' || *p == ',') p++;
+            if (!*p) break;
+            const char *q = p;
+            int depth = 0;
+            while (*q && !(depth == 0 && *q == ',')) depth += (*q == '(') - (*q == ')'), q++;
+            char one[256];
+            snprintf(one, sizeof one, "%.*s", (int)(q - p), p);
+            if (m->n_metrics == SOMA_MAX_METRICS) {
+                rc = soma_error_set(SOMA_E_INVALID, "compile: at most %d metrics", SOMA_MAX_METRICS);
                 goto fail;
             }
+            if ((rc = soma_metric_create(one, &m->metrics[m->n_metrics]))) goto fail;
+            m->n_metrics++;
+            p = q;
         }
     }
     m->compiled = true;
@@ -204,6 +212,8 @@ SOMA_API int soma_model_compile(soma_model *m, const char *optimizer, const char
     }
     return SOMA_OK;
 fail:
+    for (int i = 0; i < m->n_metrics; i++) soma_metric_free(&m->metrics[i]);
+    m->n_metrics = 0;
     soma_optimizer_free(m->optim);
     soma_obj_free(m->loss);
     m->optim = NULL;
@@ -227,7 +237,7 @@ int soma_model_plan(soma_model *m, int64_t batch, int64_t y_cols) {
     free_plan(m);
     size_t total = round_up((size_t)(batch * m->in_features)); // x_batch
     for (int i = 0; i < m->n_layers; i++) total += 2 * round_up((size_t)(batch * m->layers[i]->out));
-    total += round_up((size_t)(batch * y_cols)) + 3 * round_up((size_t)batch);
+    total += round_up((size_t)(batch * y_cols)) + 4 * round_up((size_t)batch);
     m->act_block = soma_calloc(total, sizeof(float));
     m->acts = calloc((size_t)m->n_layers, sizeof(float *));
     m->dacts = calloc((size_t)m->n_layers, sizeof(float *));
@@ -252,6 +262,8 @@ int soma_model_plan(soma_model *m, int64_t batch, int64_t y_cols) {
     m->d_values = p;
     p += round_up((size_t)batch);
     m->w_batch = p;
+    p += round_up((size_t)batch);
+    m->metric_scratch = p;
     m->plan_batch = batch;
     m->y_cols = y_cols;
     return SOMA_OK;

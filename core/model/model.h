@@ -29,16 +29,37 @@ int soma_weights_expand(const soma_tensor *sw, int64_t n_samples, int64_t rows,
 
 /* ---- metrics (metrics.c) ---- */
 typedef enum soma_acc_kind {
-    SOMA_ACC_UNRESOLVED = 0,
+    SOMA_ACC_UNRESOLVED = 0,  /* 'accuracy': resolved from shapes at the first batch */
     SOMA_ACC_BINARY,
     SOMA_ACC_SPARSE,
-    SOMA_ACC_CATEGORICAL
+    SOMA_ACC_CATEGORICAL,
+    SOMA_ACC_TOP_K,
+    SOMA_ACC_SPARSE_TOP_K,
+    SOMA_ACC_LOSS             /* a loss used as a metric                   */
 } soma_acc_kind;
+/* Not a plugin kind: the core's metric names, parsed with the spec grammar. */
+#define SOMA_KIND_METRIC ((soma_kind)102)
 /* Keras' compile-time resolution of 'accuracy' from shapes (KERAS.md §4.2). */
 soma_acc_kind soma_accuracy_resolve(const soma_tview *y_true, const soma_tview *y_pred);
-/* Number of correct rows in a batch. */
+/* Number of correct rows in a batch (-1 on allocation failure). */
 int64_t soma_accuracy_count(soma_acc_kind kind, const soma_tview *y_true,
                             const soma_tview *y_pred);
+
+#define SOMA_MAX_METRICS 6
+typedef struct soma_metric {
+    soma_acc_kind kind, resolved;
+    char name[40];            /* as the user wrote it, shown in logs       */
+    double threshold;
+    int64_t k;
+    soma_obj *loss;           /* SOMA_ACC_LOSS                              */
+} soma_metric;
+/* "accuracy", "acc", "binary_accuracy(threshold=0.7)", "top_k_categorical_accuracy(k=3)",
+ * or any loss spec ("mse"). */
+int soma_metric_create(const char *spec, soma_metric *out);
+void soma_metric_free(soma_metric *m);
+/* Adds the batch's per-sample values to *sum (scratch: rows floats). */
+int soma_metric_update(soma_metric *m, const soma_tview *y_true, const soma_tview *y_pred,
+                       float *scratch, double *sum);
 
 /* ---- progress (progress.c): Keras-style bar on a terminal, lines otherwise ---- */
 typedef struct soma_progress {
@@ -74,8 +95,8 @@ struct soma_model {
     soma_optimizer *optim;
     soma_obj *loss;
     soma_reduction reduction;
-    bool want_accuracy;
-    char accuracy_name[16];
+    soma_metric metrics[SOMA_MAX_METRICS];
+    int n_metrics;
 
     /* activations for batches of up to plan_batch rows: one block */
     int64_t plan_batch;
@@ -85,7 +106,7 @@ struct soma_model {
     float **dacts;         /* n_layers gradients w.r.t. outputs          */
     float *y_batch;        /* gathered targets                           */
     int64_t y_cols;        /* floats per target sample planned           */
-    float *loss_values, *d_values, *w_batch;
+    float *loss_values, *d_values, *w_batch, *metric_scratch;
 
     soma_logs *history;
     int history_len, history_cap;

@@ -56,17 +56,16 @@ static int check_data(soma_model *m, const soma_tensor *x, const soma_tensor *y,
 typedef struct batch_stats {
     double loss_sum;      // Σ batch loss × batch rows
     int64_t rows;         // rows seen
-    int64_t correct;      // accuracy numerator
-    soma_acc_kind acc;
+    double metric_sum[SOMA_MAX_METRICS]; // Σ per-sample metric values
 } batch_stats;
 
 static void add_logs(const soma_model *m, const batch_stats *s, soma_logs *logs, const char *prefix) {
     char name[48];
     snprintf(name, sizeof name, "%sloss", prefix);
     soma_logs_set(logs, name, s->rows ? s->loss_sum / (double)s->rows : 0);
-    if (m->want_accuracy) {
-        snprintf(name, sizeof name, "%s%s", prefix, m->accuracy_name);
-        soma_logs_set(logs, name, s->rows ? (double)s->correct / (double)s->rows : 0);
+    for (int i = 0; i < m->n_metrics; i++) {
+        snprintf(name, sizeof name, "%s%s", prefix, m->metrics[i].name);
+        soma_logs_set(logs, name, s->rows ? s->metric_sum[i] / (double)s->rows : 0);
     }
 }
 
@@ -99,10 +98,9 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
         return soma_error_set(SOMA_E_NUMERIC, "loss is %s", isnan(loss) ? "NaN" : "infinite");
     st->loss_sum += loss * (double)b;
     st->rows += b;
-    if (m->want_accuracy) {
-        if (st->acc == SOMA_ACC_UNRESOLVED) st->acc = soma_accuracy_resolve(&yt, &yp);
-        st->correct += soma_accuracy_count(st->acc, &yt, &yp);
-    }
+    for (int i = 0; i < m->n_metrics; i++)
+        if ((rc = soma_metric_update(&m->metrics[i], &yt, &yp, m->metric_scratch, &st->metric_sum[i])))
+            return rc;
     if (!train) return SOMA_OK;
     float *dout = m->dacts[m->n_layers - 1];
     rc = lvt->backward(&m->loss->inst, &ctx, &yt, &yp, m->d_values, dout);

@@ -506,9 +506,11 @@ int soma_obj_create_static(soma_kind kind, const char *spec, const soma_item *it
     spec_parsed p;
     int rc = parse_spec(kind, spec, &p);
     if (rc != SOMA_OK) return rc;
-    for (int i = 0; i < n_items; i++)
-        if (soma_names_match(items[i].name, p.name))
-            return obj_make(kind, spec, &p, &items[i], "(built in)", out);
+    for (int i = 0; i < n_items; i++) {
+        bool hit = soma_names_match(items[i].name, p.name);
+        for (const char *const *a = items[i].aliases; a && *a && !hit; a++) hit = soma_names_match(*a, p.name);
+        if (hit) return obj_make(kind, spec, &p, &items[i], "(built in)", out);
+    }
     char known[512] = "";
     for (int i = 0; i < n_items; i++) {
         size_t l = strlen(known);
