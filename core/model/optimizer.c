@@ -142,9 +142,10 @@ int soma_optimizer_apply(soma_optimizer *o, soma_ptensor *t, int n) {
     }
     // 2. decoupled weight decay on the pre-step weights
     if (o->has_wd && o->weight_decay > 0) {
-        float f = (float)(lr * o->weight_decay);
+        // Keras' float32 order: x -= (x·wd)·lr.
+        float wd = (float)o->weight_decay, flr = (float)lr;
         for (int i = 0; i < n; i++)
-            for (int64_t k = 0; k < t[i].numel; k++) t[i].value[k] -= t[i].value[k] * f;
+            for (int64_t k = 0; k < t[i].numel; k++) t[i].value[k] -= (t[i].value[k] * wd) * flr;
     }
     // 3. the plugin's update
     soma_step_info info = {.size = sizeof info, .t = o->iterations + 1, .lr = lr};
