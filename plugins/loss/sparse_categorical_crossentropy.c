@@ -5,14 +5,21 @@
 
 #include <math.h>
 
-enum { P_FROM_LOGITS, P_AXIS };
+enum { P_FROM_LOGITS, P_AXIS, P_IGNORE_CLASS };
 
 static const soma_param_spec params[] = {
     {.name = "from_logits", .type = SOMA_PARAM_BOOL, .def_num = 0,
      .doc = "y_pred holds logits instead of probabilities"},
     {.name = "axis", .type = SOMA_PARAM_INT, .def_num = -1,
      .doc = "class axis (only -1)"},
+    {.name = "ignore_class", .type = SOMA_PARAM_INT, .def_num = 0,
+     .doc = "rows with this label count for nothing (None: off)"},
 };
+
+// The label that marks a row to ignore, when ignore_class was given.
+static int ignored(const soma_instance *self, float y) {
+    return self->params[P_IGNORE_CLASS].is_set && y == (float)self->params[P_IGNORE_CLASS].num;
+}
 
 #define EPS 1e-7f
 #define ONE_MINUS_EPS (1.0f - 1e-7f)
@@ -31,8 +38,8 @@ static int scce_create(const soma_host *host, const soma_param_value *pv,
 // One label per row of y_pred; every label a whole number in [0, C).
 // Keras would silently truncate 1.5 to 1 and read out of range for 7 of 5;
 // both are almost always a data bug, so they are errors here.
-static int check_labels(const soma_ctx *ctx, const soma_tview *yt,
-                        const soma_tview *yp) {
+static int check_labels(const soma_instance *self, const soma_ctx *ctx,
+                        const soma_tview *yt, const soma_tview *yp) {
     int64_t rows = soma_tview_rows(yp), cols = soma_tview_cols(yp);
     if (soma_tview_numel(yt) != rows)
         return ctx->host->set_error(
@@ -42,6 +49,7 @@ static int check_labels(const soma_ctx *ctx, const soma_tview *yt,
             (long long)soma_tview_numel(yt), (long long)rows, (long long)cols);
     for (int64_t r = 0; r < rows; r++) {
         float y = yt->data[r];
+        if (ignored(self, y)) continue; // e.g. -1 or 255 for "no label"
         if (isnan(y))
             return ctx->host->set_error(SOMA_E_RANGE, "label of row %lld is NaN",
                                         (long long)r);
@@ -75,13 +83,17 @@ static double log_sum_exp(const float *x, int64_t n) {
 static int scce_forward(const soma_instance *self, const soma_ctx *ctx,
                         const soma_tview *yt, const soma_tview *yp,
                         float *values) {
-    int rc = check_labels(ctx, yt, yp);
+    int rc = check_labels(self, ctx, yt, yp);
     if (rc) return rc;
     int logits = self->params[P_FROM_LOGITS].num != 0;
     int64_t rows = soma_tview_rows(yp), cols = soma_tview_cols(yp);
     for (int64_t r = 0; r < rows; r++) {
         const float *p = yp->data + r * cols;
         int64_t k = (int64_t)yt->data[r];
+        if (ignored(self, yt->data[r])) {
+            values[r] = 0.0f; // Keras zeroes the loss of masked positions
+            continue;
+        }
         if (logits) {
             values[r] = (float)(log_sum_exp(p, cols) - (double)p[k]);
         } else {
@@ -99,7 +111,7 @@ static int scce_forward(const soma_instance *self, const soma_ctx *ctx,
 static int scce_backward(const soma_instance *self, const soma_ctx *ctx,
                          const soma_tview *yt, const soma_tview *yp,
                          const float *dv, float *dyp) {
-    int rc = check_labels(ctx, yt, yp);
+    int rc = check_labels(self, ctx, yt, yp);
     if (rc) return rc;
     int logits = self->params[P_FROM_LOGITS].num != 0;
     int64_t rows = soma_tview_rows(yp), cols = soma_tview_cols(yp);
@@ -107,6 +119,10 @@ static int scce_backward(const soma_instance *self, const soma_ctx *ctx,
         const float *p = yp->data + r * cols;
         float *g = dyp + r * cols;
         int64_t k = (int64_t)yt->data[r];
+        if (ignored(self, yt->data[r])) {
+            for (int64_t c = 0; c < cols; c++) g[c] = 0.0f;
+            continue;
+        }
         if (logits) {
             double lse = log_sum_exp(p, cols);
             for (int64_t c = 0; c < cols; c++)
@@ -125,12 +141,22 @@ static int scce_backward(const soma_instance *self, const soma_ctx *ctx,
     return SOMA_OK;
 }
 
+// ignore_class rows are masked out of the batch mean (Keras' mask).
+static int scce_mask(const soma_instance *self, const soma_ctx *ctx, const soma_tview *yt,
+                     const soma_tview *yp, float *mask) {
+    (void)ctx;
+    int64_t rows = soma_tview_rows(yp);
+    for (int64_t r = 0; r < rows; r++) mask[r] = ignored(self, yt->data[r]) ? 0.0f : 1.0f;
+    return SOMA_OK;
+}
+
 static const soma_loss_vt scce_vt = {
     .size = sizeof(soma_loss_vt),
     .name = "sparse_categorical_crossentropy",
     .create = scce_create,
     .forward = scce_forward,
     .backward = scce_backward,
+    .mask = scce_mask,
 };
 
 static const soma_item items[] = {{
@@ -139,7 +165,7 @@ static const soma_item items[] = {{
     .name = "sparse_categorical_crossentropy",
     .doc = "crossentropy with integer class labels",
     .params = params,
-    .n_params = 2,
+    .n_params = 3,
     .vtable = &scce_vt,
 }};
 
