@@ -228,6 +228,7 @@ SOMA_API int soma_model_set_loss_reduction(soma_model *m, const char *reduction)
     if (rc) return rc;
     if (r == SOMA_REDUCE_NONE)
         return soma_error_set(SOMA_E_INVALID, "reduction 'none' gives no scalar to train on");
+    if (!m->compiled) return soma_error_set(SOMA_E_STATE, "set the loss reduction after compile");
     m->reduction = r;
     return SOMA_OK;
 }
@@ -237,7 +238,7 @@ int soma_model_plan(soma_model *m, int64_t batch, int64_t y_cols) {
     free_plan(m);
     size_t total = round_up((size_t)(batch * m->in_features)); // x_batch
     for (int i = 0; i < m->n_layers; i++) total += 2 * round_up((size_t)(batch * m->layers[i]->out));
-    total += round_up((size_t)(batch * y_cols)) + 4 * round_up((size_t)batch);
+    total += round_up((size_t)(batch * y_cols)) + 5 * round_up((size_t)batch);
     m->act_block = soma_calloc(total, sizeof(float));
     m->acts = calloc((size_t)m->n_layers, sizeof(float *));
     m->dacts = calloc((size_t)m->n_layers, sizeof(float *));
@@ -264,6 +265,8 @@ int soma_model_plan(soma_model *m, int64_t batch, int64_t y_cols) {
     m->w_batch = p;
     p += round_up((size_t)batch);
     m->metric_scratch = p;
+    p += round_up((size_t)batch);
+    m->mask_batch = p;
     m->plan_batch = batch;
     m->y_cols = y_cols;
     return SOMA_OK;

@@ -11,7 +11,8 @@
 typedef enum soma_reduction {
     SOMA_REDUCE_SUM_OVER_BATCH = 0, /* Keras' default; "mean" is the same */
     SOMA_REDUCE_SUM,
-    SOMA_REDUCE_NONE
+    SOMA_REDUCE_NONE,
+    SOMA_REDUCE_MEAN_WITH_SAMPLE_WEIGHT  /* Σ(v·w) / Σw as given            */
 } soma_reduction;
 int soma_reduction_parse(const char *name, soma_reduction *out);
 /* Keras' squeeze_or_expand_to_same_rank on contiguous views. */
@@ -21,6 +22,12 @@ void soma_align_ranks(soma_tview *y_true, soma_tview *y_pred);
  * result is the weighted sum (callers read the values themselves). */
 double soma_reduce(soma_reduction red, const float *values, const float *w,
                    int64_t rows, float *d_values);
+/* The same with a 0/1 row mask (NULL: none) merged as Keras' apply_mask
+ * does, and w_given_sum = Σ of the weights as the user gave them (a scalar
+ * weight counts once; NAN when there are no weights), the divisor of
+ * mean_with_sample_weight. */
+double soma_reduce_ex(soma_reduction red, const float *values, const float *w,
+                      const float *mask, int64_t rows, double w_given_sum, float *d_values);
 /* Expands a sample_weight tensor to one weight per loss row: a scalar, one per
  * row, or one per sample (dims[0] == n_samples) repeated over the rows of that
  * sample. */
@@ -106,7 +113,7 @@ struct soma_model {
     float **dacts;         /* n_layers gradients w.r.t. outputs          */
     float *y_batch;        /* gathered targets                           */
     int64_t y_cols;        /* floats per target sample planned           */
-    float *loss_values, *d_values, *w_batch, *metric_scratch;
+    float *loss_values, *d_values, *w_batch, *metric_scratch, *mask_batch;
 
     soma_logs *history;
     int history_len, history_cap;

@@ -14,9 +14,12 @@ int soma_reduction_parse(const char *name, soma_reduction *out) {
         *out = SOMA_REDUCE_SUM;
     } else if (strcasecmp(name, "none") == 0) {
         *out = SOMA_REDUCE_NONE;
+    } else if (strcasecmp(name, "mean_with_sample_weight") == 0) {
+        *out = SOMA_REDUCE_MEAN_WITH_SAMPLE_WEIGHT;
     } else {
         return soma_error_set(SOMA_E_NOT_FOUND,
-                              "unknown reduction '%s' (known: sum_over_batch_size, mean, sum, none)",
+                              "unknown reduction '%s' (known: sum_over_batch_size, mean, sum, none, "
+                              "mean_with_sample_weight)",
                               name);
     }
     return SOMA_OK;
@@ -34,16 +37,42 @@ void soma_align_ranks(soma_tview *yt, soma_tview *yp) {
     }
 }
 
+double soma_reduce_ex(soma_reduction red, const float *values, const float *w, const float *mask,
+                      int64_t rows, double w_given_sum, float *d_values) {
+    // Keras' apply_mask: for the averaging reductions valid rows weigh
+    // total/valid (so the mean runs over valid rows only; 0/0 gives 0), for
+    // the others the mask is a plain 0/1 weight.
+    double mscale = 1;
+    if (mask && (red == SOMA_REDUCE_SUM_OVER_BATCH)) {
+        double valid = 0;
+        for (int64_t r = 0; r < rows; r++) valid += mask[r];
+        mscale = valid > 0 ? (double)rows / valid : 0;
+    }
+    double sum = 0, wsum = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        double wr = (w ? w[r] : 1.0) * (mask ? mask[r] * mscale : 1.0);
+        sum += (double)values[r] * wr;
+        wsum += wr;
+    }
+    // sum_over_batch_size divides by the element count, not by Σw: a zero
+    // weight still counts (KERAS.md §2.2); mean_with_sample_weight divides by
+    // the weights as given (the merged mask when there are none).
+    double div = 1;
+    if (red == SOMA_REDUCE_SUM_OVER_BATCH) div = (double)rows;
+    else if (red == SOMA_REDUCE_MEAN_WITH_SAMPLE_WEIGHT)
+        div = mask ? wsum : w ? w_given_sum : (double)rows; // with a mask: the merged weights
+    double scale = div != 0 ? 1.0 / div : 0.0; // divide_no_nan
+    if (d_values)
+        for (int64_t r = 0; r < rows; r++)
+            d_values[r] = (float)((w ? w[r] : 1.0) * (mask ? mask[r] * mscale : 1.0) * scale);
+    return sum * scale;
+}
+
 double soma_reduce(soma_reduction red, const float *values, const float *w, int64_t rows,
                    float *d_values) {
-    double sum = 0;
-    for (int64_t r = 0; r < rows; r++) sum += (double)values[r] * (w ? w[r] : 1.0f);
-    // sum_over_batch_size divides by the element count, not by Σw: a zero
-    // weight still counts (KERAS.md §2.2). divide_no_nan: 0 rows give 0.
-    double scale = red == SOMA_REDUCE_SUM_OVER_BATCH ? (rows > 0 ? 1.0 / (double)rows : 0.0) : 1.0;
-    if (d_values)
-        for (int64_t r = 0; r < rows; r++) d_values[r] = (float)((w ? w[r] : 1.0f) * scale);
-    return sum * scale;
+    double given = 0;
+    for (int64_t r = 0; w && r < rows; r++) given += w[r];
+    return soma_reduce_ex(red, values, w, NULL, rows, w ? given : NAN, d_values);
 }
 
 int soma_weights_expand(const soma_tensor *sw, int64_t n_samples, int64_t rows, float *w) {
@@ -89,6 +118,7 @@ SOMA_API int soma_loss_eval(const char *spec, const char *reduction, const soma_
     soma_ctx ctx = soma_ctx_make(NULL);
     const soma_loss_vt *vt = soma_obj_loss(loss);
     soma_tensor *grad = NULL, *vt_out = NULL;
+    float *mask = NULL;
     if (!vals || !w || !dvals) {
         rc = SOMA_E_NOMEM;
         goto done;
@@ -99,7 +129,22 @@ SOMA_API int soma_loss_eval(const char *spec, const char *reduction, const soma_
         soma_error_prefix("loss '%s'", loss->item->name);
         goto done;
     }
-    double v = soma_reduce(red, vals, sample_weight ? w : NULL, rows, dvals);
+    if (SOMA_VT_OPTIONAL(vt, mask)) {
+        if (!(mask = soma_calloc((size_t)(rows > 0 ? rows : 1), sizeof(float)))) {
+            rc = SOMA_E_NOMEM;
+            goto done;
+        }
+        if ((rc = vt->mask(&loss->inst, &ctx, &yt, &yp, mask))) {
+            soma_error_prefix("loss '%s' mask", loss->item->name);
+            goto done;
+        }
+    }
+    double given = NAN;
+    if (sample_weight) {
+        given = 0;
+        for (int64_t i = 0; i < sample_weight->numel; i++) given += sample_weight->data[i];
+    }
+    double v = soma_reduce_ex(red, vals, sample_weight ? w : NULL, mask, rows, given, dvals);
     if (value) *value = v;
     if (values_out) {
         // "none": the weighted per-row values, shaped like y_pred without its last axis.
@@ -107,11 +152,12 @@ SOMA_API int soma_loss_eval(const char *spec, const char *reduction, const soma_
         int nd = yp.ndim > 0 ? yp.ndim - 1 : 0;
         for (int i = 0; i < nd; i++) dims[i] = yp.dims[i];
         if ((rc = soma_tensor_create(&vt_out, nd, dims, NULL))) goto done;
-        for (int64_t r = 0; r < rows; r++) vt_out->data[r] = vals[r] * (sample_weight ? w[r] : 1.0f);
+        for (int64_t r = 0; r < rows; r++)
+            vt_out->data[r] = vals[r] * (sample_weight ? w[r] : 1.0f) * (mask ? mask[r] : 1.0f);
     }
     if (grad_out) {
         if (red == SOMA_REDUCE_NONE)
-            for (int64_t r = 0; r < rows; r++) dvals[r] = sample_weight ? w[r] : 1.0f;
+            for (int64_t r = 0; r < rows; r++) dvals[r] = (sample_weight ? w[r] : 1.0f) * (mask ? mask[r] : 1.0f);
         if ((rc = soma_tensor_create(&grad, y_pred->ndim, y_pred->dims, NULL))) goto done;
         rc = vt->backward(&loss->inst, &ctx, &yt, &yp, dvals, grad->data);
         if (rc) {
@@ -130,6 +176,7 @@ done:
     soma_free(vals);
     soma_free(w);
     soma_free(dvals);
+    soma_free(mask);
     soma_obj_free(loss);
     return rc;
 }

@@ -93,7 +93,19 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
     soma_ctx ctx = soma_ctx_make(NULL);
     int rc = lvt->forward(&m->loss->inst, &ctx, &yt, &yp, m->loss_values);
     if (rc) return soma_error_prefix("loss '%s'", m->loss->item->name);
-    double loss = soma_reduce(m->reduction, m->loss_values, sw ? m->w_batch : NULL, rows, m->d_values);
+    float *mask = NULL;
+    if (SOMA_VT_OPTIONAL(lvt, mask)) {
+        mask = m->mask_batch;
+        if ((rc = lvt->mask(&m->loss->inst, &ctx, &yt, &yp, mask)))
+            return soma_error_prefix("loss '%s' mask", m->loss->item->name);
+    }
+    double wsum = NAN;
+    if (sw) {
+        wsum = 0;
+        for (int64_t r = 0; r < b; r++) wsum += m->w_batch[r];
+    }
+    double loss = soma_reduce_ex(m->reduction, m->loss_values, sw ? m->w_batch : NULL, mask, rows, wsum,
+                                 m->d_values);
     if (!isfinite(loss))
         return soma_error_set(SOMA_E_NUMERIC, "loss is %s", isnan(loss) ? "NaN" : "infinite");
     st->loss_sum += loss * (double)b;

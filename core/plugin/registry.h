@@ -4,6 +4,7 @@
 #define SOMA_CORE_REGISTRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "soma/plugin.h"
 #include "soma/soma.h"
@@ -72,6 +73,10 @@ static inline const soma_init_vt *soma_obj_init(const soma_obj *o) {
 static inline const soma_loss_vt *soma_obj_loss(const soma_obj *o) {
     return (const soma_loss_vt *)o->vt;
 }
+/* An optional vtable field, read only when the plugin's vt->size covers it
+ * (the ABI's append-only rule). */
+#define SOMA_VT_OPTIONAL(vt, field) \
+    ((vt)->size >= offsetof(__typeof__(*(vt)), field) + sizeof((vt)->field) ? (vt)->field : NULL)
 static inline const soma_optim_vt *soma_obj_optim(const soma_obj *o) {
     return (const soma_optim_vt *)o->vt;
 }

@@ -8,7 +8,8 @@
  *
  * ---------------------------------------------------------------------------
  * Write a loss plugin in 30 lines (build: cc -O2 -shared -fPIC
- *   -fvisibility=hidden -I<soma>/include pinball.c -o soma-loss-pinball.so)
+ *   -fvisibility=hidden -I<soma>/include pinball.c -o soma-loss-pinball.so,
+ *   or with soma installed: $(pkg-config --cflags soma) for the -I)
  * ---------------------------------------------------------------------------
  *
  *   #include <soma/plugin.h>
@@ -58,6 +59,35 @@
  *   against 1.N loads in any host 1.M: an older host ignores fields it does not
  *   know; a newer host treats missing optional fields as NULL.
  * - Enums are append-only.
+ * - What a bump means for a plugin author:
+ *   minor (1.N → 1.N+1): nothing to do. Existing plugins keep loading and
+ *     working unchanged; nothing published is removed, reordered, resized or
+ *     given another meaning, and no function's signature or contract changes.
+ *     To use a host function added in 1.N+1, check host->size (or
+ *     host->abi_minor) first: a plugin may be loaded by an older 1.x host.
+ *   major (1.x → 2.0): every plugin must be rebuilt against the new header
+ *     (and usually edited); the loader refuses the old ones with
+ *     "ABI mismatch in [path]: plugin 1.3, host 2.0".
+ * - The plugin ABI is versioned apart from the library: libsoma's SONAME
+ *   (libsoma.so.MAJOR) is for host programs. A plugin never links libsoma, so
+ *   it keeps working across library releases with the same ABI major.
+ *
+ * ---------------------------------------------------------------------------
+ * How the host loads plugins
+ * ---------------------------------------------------------------------------
+ * - Search order (soma.h): soma_plugin_load() paths, then SOMA_PLUGIN_PATH
+ *   (absolute directories only, colon-separated; ignored in set-uid/set-gid
+ *   processes), then <libdir>/soma/plugins. Never the current directory.
+ * - Symbolic links are resolved; messages and `soma plugins` show real paths.
+ * - A plugin file, its directory, or the directory holding a link to it that
+ *   is writable by group or others is refused with a message naming the path
+ *   and its mode: whoever can write there could make soma run their code.
+ *   Fix the permissions (chmod go-w), or set SOMA_PLUGIN_ALLOW_WRITABLE=1 in
+ *   the environment to load such files anyway (also ignored in set-uid/set-gid
+ *   processes).
+ * - `soma plugin check FILE.so` loads one file and tests its items (loss
+ *   gradients against finite differences, initializer determinism, optimizer
+ *   descent); `soma plugin new KIND NAME` writes a plugin that passes it.
  *
  * ---------------------------------------------------------------------------
  * Rules for every plugin
@@ -309,6 +339,14 @@ typedef struct soma_loss_vt {
     int (*backward)(const soma_instance *self, const soma_ctx *ctx,
                     const soma_tview *y_true, const soma_tview *y_pred,
                     const float *d_values, float *d_y_pred);    /* required */
+    /* Optional: rows to leave out (Keras' mask, e.g. SCCE's ignore_class).
+     * Writes mask[r] = 1 to keep row r, 0 to ignore it. The host then
+     * averages over kept rows only (sum_over_batch_size / mean) or uses the
+     * mask as a 0/1 weight (other reductions). forward and backward MUST
+     * give 0 for ignored rows. NULL: every row counts. */
+    int (*mask)(const soma_instance *self, const soma_ctx *ctx,
+                const soma_tview *y_true, const soma_tview *y_pred,
+                float *mask);                                    /* optional */
 } soma_loss_vt;
 
 /* ---- Optimizer ------------------------------------------------------------
