@@ -56,15 +56,17 @@ static int dense_init(soma_layer *l, uint64_t seed, int layer_index) {
 }
 
 static void dense_forward(soma_layer *l, const float *x, float *y, int64_t batch) {
-    // Bias first, then accumulate x·W on top of it (beta = 1): one pass over y.
-    for (int64_t r = 0; r < batch; r++) memcpy(y + r * l->out, l->b, (size_t)l->out * sizeof(float));
-    soma_sgemm(0, 0, batch, l->out, l->in, 1.0f, x, l->in, l->w, l->out, 1.0f, y, l->out);
-    soma_act_forward(l->act, y, y, batch, l->out);
+    // Bias first, then accumulate x·W on top of it (beta = 1): one pass over
+    // the output. It lands in z when the activation's backward needs it.
+    float *z = l->z ? l->z : y;
+    for (int64_t r = 0; r < batch; r++) memcpy(z + r * l->out, l->b, (size_t)l->out * sizeof(float));
+    soma_sgemm(0, 0, batch, l->out, l->in, 1.0f, x, l->in, l->w, l->out, 1.0f, z, l->out);
+    soma_activation_forward(&l->act, y, z, batch, l->out);
 }
 
 static void dense_backward(soma_layer *l, const float *x, const float *y, float *dy,
                            float *dx, int64_t batch) {
-    soma_act_backward(l->act, dy, y, dy, batch, l->out); // dy := dL/dz
+    soma_activation_backward(&l->act, dy, l->z, y, dy, batch, l->out); // dy := dL/dz
     // dW = xᵀ·dz, db = Σ_rows dz, dx = dz·Wᵀ
     soma_sgemm(1, 0, l->in, l->out, batch, 1.0f, x, l->in, dy, l->out, 0.0f, l->dw, l->out);
     memset(l->db, 0, (size_t)l->out * sizeof(float));
@@ -98,17 +100,15 @@ int soma_dense_create(soma_layer **out, int64_t units, const char *activation,
     if (units <= 0)
         return soma_error_set(SOMA_E_INVALID, "Dense units must be positive, got %lld",
                               (long long)units);
-    int act = soma_act_parse(activation);
-    if (act < 0)
-        return soma_error_set(SOMA_E_NOT_FOUND,
-                              "unknown activation '%s' (known: linear, relu, sigmoid, tanh, softmax)",
-                              activation);
+    soma_activation act;
+    int rc = soma_activation_parse(activation, &act);
+    if (rc) return rc;
     soma_layer *l = calloc(1, sizeof *l);
     if (!l) return soma_error_set(SOMA_E_NOMEM, "out of memory");
     l->vt = &dense_vt;
     l->out = units;
-    l->act = (soma_act)act;
-    int rc = soma_obj_create(SOMA_KIND_INIT, kernel_init ? kernel_init : "glorot_uniform",
+    l->act = act;
+    rc = soma_obj_create(SOMA_KIND_INIT, kernel_init ? kernel_init : "glorot_uniform",
                              &l->kernel_init);
     if (!rc)
         rc = soma_obj_create(SOMA_KIND_INIT, bias_init ? bias_init : "zeros", &l->bias_init);

@@ -40,7 +40,10 @@ typedef struct soma_layer_vt {
 struct soma_layer {
     const soma_layer_vt *vt;
     int64_t in, out;          /* features                                */
-    soma_act act;
+    soma_activation act;
+    float *z;                 /* pre-activation (batch × out) when the
+                                 activation's backward needs it, else NULL;
+                                 planned by the model                     */
     soma_obj *kernel_init, *bias_init;
     float *w, *b, *dw, *db;   /* set by the model after planning         */
 };

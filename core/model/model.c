@@ -20,6 +20,7 @@ SOMA_API int soma_model_create(soma_model **out) {
 }
 
 static void free_plan(soma_model *m) {
+    for (int i = 0; i < m->n_layers; i++) m->layers[i]->z = NULL;
     soma_free(m->act_block);
     free(m->acts);
     free(m->dacts);
@@ -30,6 +31,7 @@ static void free_plan(soma_model *m) {
 
 SOMA_API void soma_model_free(soma_model *m) {
     if (!m) return;
+    free_plan(m); // before the layers: it clears their pointers into the plan
     for (int i = 0; i < m->n_layers; i++) m->layers[i]->vt->destroy(m->layers[i]);
     free(m->layers);
     soma_free(m->param_block);
@@ -40,7 +42,6 @@ SOMA_API void soma_model_free(soma_model *m) {
     soma_optimizer_free(m->optim);
     soma_obj_free(m->loss);
     for (int i = 0; i < m->n_metrics; i++) soma_metric_free(&m->metrics[i]);
-    free_plan(m);
     free(m->history);
     free(m);
 }
@@ -237,7 +238,9 @@ int soma_model_plan(soma_model *m, int64_t batch, int64_t y_cols) {
     if (m->plan_batch >= batch && m->y_cols >= y_cols && m->act_block) return SOMA_OK;
     free_plan(m);
     size_t total = round_up((size_t)(batch * m->in_features)); // x_batch
-    for (int i = 0; i < m->n_layers; i++) total += 2 * round_up((size_t)(batch * m->layers[i]->out));
+    for (int i = 0; i < m->n_layers; i++)
+        total += (soma_activation_needs_input(&m->layers[i]->act) ? 3 : 2) *
+                 round_up((size_t)(batch * m->layers[i]->out));
     total += round_up((size_t)(batch * y_cols)) + 5 * round_up((size_t)batch);
     m->act_block = soma_calloc(total, sizeof(float));
     m->acts = calloc((size_t)m->n_layers, sizeof(float *));
@@ -255,6 +258,11 @@ int soma_model_plan(soma_model *m, int64_t batch, int64_t y_cols) {
         p += round_up((size_t)(batch * m->layers[i]->out));
         m->dacts[i] = p;
         p += round_up((size_t)(batch * m->layers[i]->out));
+        m->layers[i]->z = NULL;
+        if (soma_activation_needs_input(&m->layers[i]->act)) {
+            m->layers[i]->z = p;
+            p += round_up((size_t)(batch * m->layers[i]->out));
+        }
     }
     m->y_batch = p;
     p += round_up((size_t)(batch * y_cols));
@@ -322,7 +330,7 @@ SOMA_API int soma_model_summary(soma_model *m, FILE *out) {
         soma_layer *l = m->layers[i];
         char name[64], shape[48], params[32];
         snprintf(name, sizeof name, "dense%s%.0d (%s, %s)", i ? "_" : "", i, l->vt->name,
-                 soma_act_name(l->act));
+                 soma_activation_name(&l->act));
         snprintf(shape, sizeof shape, "(None, %lld)", (long long)l->out);
         int64_t np = m->built ? l->in * l->out + l->out : -1;
         if (np >= 0) {

@@ -44,8 +44,6 @@ typedef enum soma_acc_kind {
     SOMA_ACC_SPARSE_TOP_K,
     SOMA_ACC_LOSS             /* a loss used as a metric                   */
 } soma_acc_kind;
-/* Not a plugin kind: the core's metric names, parsed with the spec grammar. */
-#define SOMA_KIND_METRIC ((soma_kind)102)
 /* Keras' compile-time resolution of 'accuracy' from shapes (KERAS.md §4.2). */
 soma_acc_kind soma_accuracy_resolve(const soma_tview *y_true, const soma_tview *y_pred);
 /* Number of correct rows in a batch (-1 on allocation failure). */

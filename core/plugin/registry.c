@@ -322,7 +322,8 @@ SOMA_API const char *soma_kind_name(int kind) {
     case SOMA_KIND_LOSS: return "loss";
     case SOMA_KIND_OPTIM: return "optim";
     case SOMA_KIND_SCHEDULE: return "schedule";
-    case (soma_kind)102: return "metric";
+    case SOMA_KIND_ACTIVATION: return "activation";
+    case SOMA_KIND_METRIC: return "metric";
     default: return "unknown";
     }
 }

@@ -30,9 +30,12 @@ int soma_registry_find(soma_kind kind, const char *name, const soma_item **item,
  * "quoted" strings. Unknown keys, duplicate keys, ill-typed values and syntax
  * errors fail with SOMA_E_NOT_FOUND / SOMA_E_INVALID / SOMA_E_FORMAT naming
  * the item, the key and the position. */
-/* Not a plugin kind: the core's own learning-rate schedules, parsed with the
- * same grammar from a static item list (soma_obj_create_static). */
+/* Not plugin kinds: the core's own named things (learning-rate schedules,
+ * activations, metrics), parsed with the same spec grammar from static item
+ * lists (soma_obj_create_static). */
 #define SOMA_KIND_SCHEDULE ((soma_kind)100)
+#define SOMA_KIND_ACTIVATION ((soma_kind)101)
+#define SOMA_KIND_METRIC ((soma_kind)102)
 
 /* Options every optimizer accepts because the core implements them once for
  * all (Keras' base optimizer): weight_decay, clipnorm, clipvalue,
