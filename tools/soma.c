@@ -15,6 +15,8 @@
 
 #include "soma/soma.h"
 
+#include "plugin_cmd.h"
+
 #define EXIT_LIB 1
 #define EXIT_USAGE 2
 
@@ -29,6 +31,7 @@ static const char usage_main[] =
     "  train     train the Keras tutorial model on Fashion-MNIST and evaluate it\n"
     "  plugins   list the plugins found (initializers, losses, optimizers)\n"
     "  loss      evaluate a loss (and its gradient) on JSON arrays\n"
+    "  plugin    write a new plugin (plugin new) or test a built one (plugin check)\n"
     "\n"
     "options:\n"
     "  --help      show this help (soma <command> --help for a command)\n"
@@ -746,6 +749,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "plugins")) return cmd_plugins(argc - 2, argv + 2);
     if (!strcmp(cmd, "loss")) return cmd_loss(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plugin")) return soma_plugin_cmd(argc - 2, argv + 2);
     if (cmd[0] == '-') return usage_error(usage_main, "unknown option '%s'", cmd);
     return usage_error(usage_main, "unknown command '%s'", cmd);
 }

@@ -291,6 +291,70 @@ static int check_descriptor(load_msg *m, const char *path, const soma_plugin_des
     return check_file_duplicates(m, path, d, stride);
 }
 
+/* ---- permissions ------------------------------------------------------------------ */
+
+// Whoever can write a plugin, or the directory that holds it (and so can
+// replace it), can make every program that uses soma run their code. So such
+// files are refused, as ssh refuses a group-writable key, unless the user
+// opts in. secure_getenv: a set-uid program must not be talked out of it.
+static bool allow_writable(void) {
+    const char *v = secure_getenv("SOMA_PLUGIN_ALLOW_WRITABLE");
+    return v && strcmp(v, "1") == 0;
+}
+
+static const char *writers(mode_t mode) {
+    if ((mode & S_IWGRP) && (mode & S_IWOTH)) return "its group and others";
+    return (mode & S_IWGRP) ? "its group" : "others";
+}
+
+#define FILE_HINT                                                                        \
+    "remove the write permission (chmod go-w) or set SOMA_PLUGIN_ALLOW_WRITABLE=1 to load it " \
+    "anyway"
+#define DIR_HINT                                                                         \
+    "keep plugins in a directory only its owner can write (or chmod go-w it), or set "   \
+    "SOMA_PLUGIN_ALLOW_WRITABLE=1 to load it anyway"
+
+// Fails when directory `dir` is writable by group or others; `plugin` is
+// the file that would have been loaded from it.
+static int check_dir_mode(load_msg *m, const char *plugin, const char *dir) {
+    struct stat ds;
+    if (stat(dir, &ds) != 0)
+        return msg_set(m, SOMA_E_IO, "cannot open [%s]: directory [%s]: %s", plugin, dir,
+                       strerror(errno));
+    if (!(ds.st_mode & (S_IWGRP | S_IWOTH))) return SOMA_OK;
+    return msg_set(m, SOMA_E_PLUGIN,
+                   "refusing [%s]: its directory [%s] is writable by %s (mode %04o); " DIR_HINT,
+                   plugin, dir, writers(ds.st_mode), (unsigned)(ds.st_mode & 07777));
+}
+
+// The real file, its real directory and, when the path given went through
+// a symbolic link, the directory that holds the link: any one of them
+// writable by others would let them choose what gets loaded.
+static int check_file_mode(load_msg *m, const char *given, const char *real,
+                           const struct stat *st) {
+    if (allow_writable()) return SOMA_OK;
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return msg_set(m, SOMA_E_PLUGIN,
+                       "refusing [%s]: the file is writable by %s (mode %04o); " FILE_HINT, real,
+                       writers(st->st_mode), (unsigned)(st->st_mode & 07777));
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", real);
+    char *slash = strrchr(dir, '/'); // real is absolute: there is one
+    if (slash == dir) dir[1] = '\0';
+    else if (slash) *slash = '\0';
+    int rc = check_dir_mode(m, real, dir);
+    if (rc) return rc;
+
+    char link_dir[PATH_MAX], real_link_dir[PATH_MAX];
+    snprintf(link_dir, sizeof link_dir, "%s", given);
+    slash = strrchr(link_dir, '/');
+    if (!slash) snprintf(link_dir, sizeof link_dir, ".");
+    else if (slash == link_dir) link_dir[1] = '\0';
+    else *slash = '\0';
+    if (!realpath(link_dir, real_link_dir) || strcmp(real_link_dir, dir) == 0) return SOMA_OK;
+    return check_dir_mode(m, real, real_link_dir);
+}
+
 /* ---- loading one file ----------------------------------------------------------- */
 
 // Records a failure and reports it: as this thread's error for an explicit
@@ -354,6 +418,7 @@ static int load_file_locked(const char *given, bool strict) {
         msg_set(&m, SOMA_E_IO, "cannot open [%s]: not a regular file", real);
         return report(&m, real, strict);
     }
+    if (check_file_mode(&m, given, real, &st) != SOMA_OK) return report(&m, real, strict);
     int oerr = 0;
     if (!looks_like_shared_object(real, &oerr)) {
         if (oerr)
@@ -449,6 +514,18 @@ static int load_dir_locked(const char *dir, bool strict) {
         }
         msg_set(&m, SOMA_E_IO, "cannot open [%s]: %s", dir, strerror(e));
         return report(&m, dir, strict);
+    }
+    // One message for a whole writable directory rather than one per file.
+    struct stat ds;
+    if (!allow_writable() && fstat(dirfd(dh), &ds) == 0 && (ds.st_mode & (S_IWGRP | S_IWOTH))) {
+        char real_dir[PATH_MAX];
+        const char *shown = realpath(dir, real_dir) ? real_dir : dir;
+        closedir(dh);
+        soma_reg_forget_failures(shown);
+        msg_set(&m, SOMA_E_PLUGIN,
+                "refusing plugin directory [%s]: it is writable by %s (mode %04o); " DIR_HINT,
+                shown, writers(ds.st_mode), (unsigned)(ds.st_mode & 07777));
+        return report(&m, shown, strict);
     }
     char **names = NULL;
     size_t n = 0, cap = 0;

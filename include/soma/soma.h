@@ -85,6 +85,9 @@ SOMA_API int soma_get_num_threads(void);
  * while an explicit soma_plugin_load of a name already taken is an error.
  * Never the current directory implicitly. Discovery runs once, lazily, the
  * first time a name is looked up (or when soma_plugin_discover is called).
+ * A file, its directory or a link's directory writable by group or others is
+ * refused unless SOMA_PLUGIN_ALLOW_WRITABLE=1 (plugin.h, "How the host loads
+ * plugins").
  */
 /* Loads one plugin file or every soma-*.so in a directory. */
 SOMA_API int soma_plugin_load(const char *path);
@@ -148,7 +151,11 @@ SOMA_API void soma_model_free(soma_model *m);
 SOMA_API int soma_model_add_input(soma_model *m, int ndim, const int64_t *shape);
 /* Dense(units, activation, kernel_initializer, bias_initializer) with a bias.
  * NULL picks Keras' defaults: "linear", "glorot_uniform", "zeros".
- * activation: linear, relu, sigmoid, tanh, softmax. */
+ * activation: any of Keras' activations with its parameters, e.g. "relu",
+ * "relu(max_value=6)", "leaky_relu(negative_slope=0.1)", "elu(alpha=0.5)",
+ * "gelu(approximate=true)", "selu", "silu", "softplus", "softmax",
+ * "log_softmax", "hard_sigmoid", "exponential", "linear" (`soma activation
+ * --help` lists them). */
 SOMA_API int soma_model_add_dense(soma_model *m, int64_t units,
                                   const char *activation,
                                   const char *kernel_initializer,
@@ -223,6 +230,39 @@ SOMA_API int soma_loss_eval(const char *loss_spec, const char *reduction,
                             const soma_tensor *y_true, const soma_tensor *y_pred,
                             const soma_tensor *sample_weight, double *value,
                             soma_tensor **values, soma_tensor **grad);
+
+/* Applies an activation spec to x over its last axis, as a Dense layer does:
+ * *y gets act(x); with dy given, *dx (may be NULL) gets dy ⊙ act'(x) (for
+ * softmax-like activations the row-wise Jacobian-vector product). */
+SOMA_API int soma_activation_eval(const char *activation_spec, const soma_tensor *x,
+                                  soma_tensor **y, const soma_tensor *dy, soma_tensor **dx);
+
+/* Runs an initializer spec on a new tensor of shape dims, as a Dense layer
+ * would: Keras' fans of the shape, random numbers from (seed, stream 0), or
+ * from the spec's own seed=... when given. *out gets the tensor. Fails with
+ * SOMA_E_PLUGIN when the initializer leaves an element unwritten or not
+ * finite. The same (spec, seed, shape) gives the same values everywhere. */
+SOMA_API int soma_init_eval(const char *init_spec, uint64_t seed, int ndim,
+                            const int64_t *dims, soma_tensor **out);
+
+/* Runs an optimizer spec on one parameter tensor, updated in place, exactly
+ * as fit applies it: slots zeroed and initialised once, then `steps` applies
+ * with t = 1, 2, ..., the spec's learning rate (or schedule), clipping,
+ * weight decay and EMA (left in its slot, as Keras' optimizer.apply leaves
+ * it). soma_optim_eval takes the gradient of step i from
+ * grads[i] (each shaped like param); soma_optim_run asks grad_fn for it, at
+ * the current parameter values, so a loop can minimise a function.
+ * trajectory (may be NULL) gets a (steps, numel) tensor: param after each
+ * step. A grad_fn writes grad and returns SOMA_OK; any other value stops the
+ * run, which returns it (SOMA_E_INVALID for a positive value). */
+typedef int (*soma_grad_fn)(void *user, int step, const soma_tensor *param,
+                            soma_tensor *grad);
+SOMA_API int soma_optim_eval(const char *optim_spec, soma_tensor *param,
+                             const soma_tensor *const *grads, int steps,
+                             soma_tensor **trajectory);
+SOMA_API int soma_optim_run(const char *optim_spec, soma_tensor *param,
+                            soma_grad_fn grad_fn, void *user, int steps,
+                            soma_tensor **trajectory);
 
 #ifdef __cplusplus
 }
