@@ -1,6 +1,7 @@
 // The soma command-line tool and the example host, run as a user runs them:
 // outputs, exit codes and error messages.
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,4 +106,43 @@ Test(cli, example_host_trains, .timeout = 600) {
     const char *t = strstr(out, "test_accuracy: ");
     cr_assert_not_null(t, "%s", out);
     cr_assert(atof(t + strlen("test_accuracy: ")) >= 0.9, "%s", out);
+}
+
+// Keras' single-step optimizer tests (vars [1,2,3,4], grads [1,6,7,2], lr 0.5).
+Test(cli, optimize_reproduces_keras_single_steps) {
+    cr_assert_eq(run(out, sizeof out, "%s optimize adam learning_rate=0.5 --param '[1,2,3,4]' --grad '[1,6,7,2]'", soma()), 0, "%s", out);
+    float v[4];
+    cr_assert_eq(sscanf(out, "[%f, %f, %f, %f]", &v[0], &v[1], &v[2], &v[3]), 4, "%s", out);
+    for (int i = 0; i < 4; i++) cr_assert_float_eq(v[i], 0.5 + i, 1e-4, "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s optimize rmsprop learning_rate=0.5 --param '[1,2,3,4]' --grad '[1,6,7,2]'", soma()), 0, "%s", out);
+    cr_assert_eq(sscanf(out, "[%f, %f, %f, %f]", &v[0], &v[1], &v[2], &v[3]), 4, "%s", out);
+    const float rms[4] = {-0.5811f, 0.4189f, 1.4189f, 2.4189f};
+    for (int i = 0; i < 4; i++) cr_assert_float_eq(v[i], rms[i], 1e-4, "%s", out);
+    // one line per --grad; plain SGD: 1 - 0.1 - 0.1 = 0.8
+    cr_assert_eq(run(out, sizeof out, "%s optimize sgd learning_rate=0.1 --param '[1]' --grad '[1]' --grad '[1]'", soma()), 0, "%s", out);
+    float a, b;
+    cr_assert_eq(sscanf(out, "[%f]\n[%f]", &a, &b), 2, "%s", out);
+    cr_assert_float_eq(a, 0.9, 1e-6, "%s", out);
+    cr_assert_float_eq(b, 0.8, 1e-6, "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s optimize sgd --param '[1]'", soma()), 2, "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s optimize sgd --param '[1, 2]' --grad '[1]'", soma()), 1, "%s", out);
+}
+
+Test(cli, activation_and_init) {
+    cr_assert_eq(run(out, sizeof out, "%s activation relu max_value=6 --x '[-1, 3, 9]' --grad", soma()), 0, "%s", out);
+    cr_assert(strstr(out, "[0, 3, 6]\n[0, 1, 0]"), "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s activation selu --x '[1]'", soma()), 0, "%s", out);
+    cr_assert_float_eq(atof(out + 1), 1.0507009873554805, 1e-7, "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s activation nope --x '[1]'", soma()), 1, "%s", out);
+    cr_assert(strstr(out, "unknown activation 'nope'"), "%s", out);
+    // he_normal on (784, 128): std sqrt(2/784) = 0.0505, |x| <= 2 sigma_raw = 0.1148
+    cr_assert_eq(run(out, sizeof out, "%s init he_normal --shape 784,128 --seed 3 --stats", soma()), 0, "%s", out);
+    double mean, sd, mn, mx;
+    cr_assert_eq(sscanf(out, "{\"mean\": %lf, \"std\": %lf, \"min\": %lf, \"max\": %lf", &mean, &sd, &mn, &mx), 4, "%s", out);
+    cr_assert(fabs(sd - sqrt(2.0 / 784)) < 0.001 && fabs(mean) < 0.001, "%s", out);
+    cr_assert(mn >= -2 * sqrt(2.0 / 784) / 0.87962566 && mx <= 2 * sqrt(2.0 / 784) / 0.87962566, "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s init constant value=2.5 --shape 2,2", soma()), 0, "%s", out);
+    cr_assert(strstr(out, "[[2.5, 2.5], [2.5, 2.5]]"), "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s init orthogonal --shape 5", soma()), 1, "%s", out);
+    cr_assert_eq(run(out, sizeof out, "%s init zeros --shape 2,x", soma()), 2, "%s", out);
 }

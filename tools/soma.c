@@ -32,6 +32,9 @@ static const char usage_main[] =
     "  plugins   list the plugins found (initializers, losses, optimizers)\n"
     "  loss      evaluate a loss (and its gradient) on JSON arrays\n"
     "  plugin    write a new plugin (plugin new) or test a built one (plugin check)\n"
+    "  activation  apply an activation (and its derivative) to a JSON array\n"
+    "  init      run an initializer on a shape: the tensor, or its statistics\n"
+    "  optimize  apply optimizer steps to a JSON parameter, one per --grad\n"
     "\n"
     "options:\n"
     "  --help      show this help (soma <command> --help for a command)\n"
@@ -64,6 +67,34 @@ static const char usage_train[] =
     "  --verbose 0|1|2        0 silent, 1 progress bar (default), 2 one line per epoch\n"
     "  --plugin-path P        load plugin files or directories first (colon-separated)\n"
     "  --help                 show this help\n";
+
+static const char usage_activation[] =
+    "usage: soma activation NAME_OR_SPEC [key=value ...] --x JSON [--grad] [--dy JSON]\n"
+    "\n"
+    "Applies a Keras activation over the last axis of x and prints act(x) as JSON.\n"
+    "With --grad, a second line holds dy * act'(x) (dy = ones unless --dy gives it;\n"
+    "for softmax-like activations the row-wise Jacobian-vector product).\n"
+    "Names: linear relu sigmoid tanh softmax log_softmax elu selu gelu softplus\n"
+    "softsign silu (swish) leaky_relu hard_sigmoid hard_silu (hard_swish) exponential\n"
+    "relu6 celu hard_tanh hard_shrink soft_shrink tanh_shrink log_sigmoid mish\n"
+    "sparse_plus sparse_sigmoid squareplus threshold sparsemax.\n"
+    "  e.g. soma activation relu max_value=6 --x '[-1, 3, 9]'\n";
+
+static const char usage_init[] =
+    "usage: soma init NAME_OR_SPEC [key=value ...] --shape A,B[,...] [--seed S] [--stats]\n"
+    "\n"
+    "Runs an initializer on a new tensor of that shape, with Keras' fans, as a Dense\n"
+    "kernel (A, B) would get it, and prints it as JSON; --stats prints one JSON object\n"
+    "with mean, std, min and max instead. --seed (default 0) picks the random stream.\n"
+    "  e.g. soma init he_normal --shape 784,128 --seed 1 --stats\n";
+
+static const char usage_optimize[] =
+    "usage: soma optimize NAME_OR_SPEC [key=value ...] --param JSON --grad JSON [--grad JSON ...]\n"
+    "\n"
+    "Applies one optimizer step per --grad (in order, each shaped like the parameter)\n"
+    "exactly as fit does (learning-rate schedule, clipping, weight decay, EMA) and\n"
+    "prints the parameter after each step, one JSON array per line.\n"
+    "  e.g. soma optimize adam learning_rate=0.5 --param '[1, 2]' --grad '[1, 6]'\n";
 
 static const char usage_plugins[] =
     "usage: soma plugins [--plugin-path P]\n"
@@ -733,6 +764,240 @@ done:
     return rc;
 }
 
+// key=value positionals after the name → a spec; returns NULL after printing why.
+static char *spec_from_args(const char *usage, const char *cmd, const char **pos, int npos) {
+    if (npos == 0) {
+        usage_error(usage, "%s: missing NAME_OR_SPEC", cmd);
+        return NULL;
+    }
+    for (int i = 1; i < npos; i++) {
+        const char *eq = strchr(pos[i], '=');
+        if (!eq || eq == pos[i] || !eq[1]) {
+            usage_error(usage, "%s: '%s' is not key=value", cmd, pos[i]);
+            return NULL;
+        }
+    }
+    char *spec = build_spec(pos[0], pos + 1, npos - 1);
+    if (!spec) fprintf(stderr, "soma: out of memory\n");
+    return spec;
+}
+
+static int cmd_activation(int argc, char **argv) {
+    const char *x_s = NULL, *dy_s = NULL;
+    int want_grad = 0;
+    const opt opts[] = {
+        {"x", 1, &x_s, NULL},
+        {"dy", 1, &dy_s, NULL},
+        {"grad", 0, NULL, &want_grad},
+        {NULL, 0, NULL, NULL},
+    };
+    enum { MAX_POS = 64 };
+    const char *pos[MAX_POS];
+    int npos = 0, help = 0;
+    int rc = parse_opts(argc, argv, opts, usage_activation, pos, MAX_POS, &npos, &help);
+    if (rc) return rc;
+    if (help) {
+        fputs(usage_activation, stdout);
+        return 0;
+    }
+    if (!x_s) return usage_error(usage_activation, "activation: --x is required");
+    if (dy_s) want_grad = 1;
+    char *spec = spec_from_args(usage_activation, "activation", pos, npos);
+    if (!spec) return npos ? EXIT_LIB : EXIT_USAGE;
+    soma_tensor *x = NULL, *dy = NULL, *y = NULL, *dx = NULL;
+    if ((rc = json_tensor_parse("--x", x_s, &x)) || (dy_s && (rc = json_tensor_parse("--dy", dy_s, &dy))))
+        goto done;
+    if (want_grad && !dy) {
+        int64_t dims[SOMA_MAX_DIMS];
+        for (int i = 0; i < soma_tensor_ndim(x); i++) dims[i] = soma_tensor_dim(x, i);
+        if (soma_tensor_create(&dy, soma_tensor_ndim(x), dims, NULL) != SOMA_OK) {
+            rc = lib_error();
+            goto done;
+        }
+        float *d = soma_tensor_data(dy);
+        for (int64_t i = 0; i < soma_tensor_numel(dy); i++) d[i] = 1.0f;
+    }
+    if (soma_activation_eval(spec, x, &y, want_grad ? dy : NULL, want_grad ? &dx : NULL) != SOMA_OK) {
+        rc = lib_error();
+        goto done;
+    }
+    print_json_tensor(y);
+    if (want_grad) print_json_tensor(dx);
+    rc = fflush(stdout) == 0 ? 0 : EXIT_LIB;
+done:
+    soma_tensor_free(x);
+    soma_tensor_free(dy);
+    soma_tensor_free(y);
+    soma_tensor_free(dx);
+    free(spec);
+    return rc;
+}
+
+static int cmd_init(int argc, char **argv) {
+    const char *shape_s = NULL, *seed_s = "0";
+    int want_stats = 0;
+    const opt opts[] = {
+        {"shape", 1, &shape_s, NULL},
+        {"seed", 1, &seed_s, NULL},
+        {"stats", 0, NULL, &want_stats},
+        {NULL, 0, NULL, NULL},
+    };
+    enum { MAX_POS = 64 };
+    const char *pos[MAX_POS];
+    int npos = 0, help = 0;
+    int rc = parse_opts(argc, argv, opts, usage_init, pos, MAX_POS, &npos, &help);
+    if (rc) return rc;
+    if (help) {
+        fputs(usage_init, stdout);
+        return 0;
+    }
+    if (!shape_s) return usage_error(usage_init, "init: --shape is required");
+    uint64_t seed;
+    if ((rc = parse_u64(usage_init, "seed", seed_s, &seed))) return rc;
+    int64_t dims[SOMA_MAX_DIMS];
+    int ndim = 0;
+    for (const char *p = shape_s; *p;) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || ndim == SOMA_MAX_DIMS || (*end && *end != ','))
+            return usage_error(usage_init, "init: --shape '%s' is not a list like 784,128 (at most %d "
+                               "non-negative sizes)", shape_s, SOMA_MAX_DIMS);
+        dims[ndim++] = v;
+        p = *end ? end + 1 : end;
+    }
+    char *spec = spec_from_args(usage_init, "init", pos, npos);
+    if (!spec) return npos ? EXIT_LIB : EXIT_USAGE;
+    soma_tensor *t = NULL;
+    if (soma_init_eval(spec, seed, ndim, dims, &t) != SOMA_OK) {
+        rc = lib_error();
+    } else if (want_stats) {
+        const float *d = soma_tensor_cdata(t);
+        int64_t n = soma_tensor_numel(t);
+        double sum = 0, sq = 0, mn = n ? d[0] : NAN, mx = n ? d[0] : NAN;
+        for (int64_t i = 0; i < n; i++) {
+            sum += d[i];
+            mn = fmin(mn, d[i]);
+            mx = fmax(mx, d[i]);
+        }
+        double mean = n ? sum / (double)n : NAN;
+        for (int64_t i = 0; i < n; i++) sq += (d[i] - mean) * (d[i] - mean);
+        printf("{\"mean\": ");
+        print_num(mean);
+        printf(", \"std\": ");
+        print_num(n ? sqrt(sq / (double)n) : NAN);
+        printf(", \"min\": ");
+        print_num(mn);
+        printf(", \"max\": ");
+        print_num(mx);
+        printf(", \"count\": %lld}\n", (long long)n);
+        rc = fflush(stdout) == 0 ? 0 : EXIT_LIB;
+    } else {
+        print_json_tensor(t);
+        rc = fflush(stdout) == 0 ? 0 : EXIT_LIB;
+    }
+    soma_tensor_free(t);
+    free(spec);
+    return rc;
+}
+
+static int cmd_optimize(int argc, char **argv) {
+    // --grad repeats, so it is taken out before the ordinary option parsing.
+    enum { MAX_STEPS = 4096, MAX_POS = 64 };
+    const char **grads_s = malloc(sizeof(char *) * MAX_STEPS);
+    char **rest = malloc(sizeof(char *) * (size_t)(argc + 1));
+    if (!grads_s || !rest) {
+        free(grads_s);
+        free(rest);
+        fprintf(stderr, "soma: out of memory\n");
+        return EXIT_LIB;
+    }
+    int nsteps = 0, nrest = 0, rc = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--grad") || !strncmp(argv[i], "--grad=", 7)) {
+            const char *v = argv[i][6] == '=' ? argv[i] + 7 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) {
+                rc = usage_error(usage_optimize, "option '--grad' needs a value");
+                break;
+            }
+            if (nsteps == MAX_STEPS) {
+                rc = usage_error(usage_optimize, "optimize: at most %d --grad", MAX_STEPS);
+                break;
+            }
+            grads_s[nsteps++] = v;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+    const char *param_s = NULL;
+    const opt opts[] = {
+        {"param", 1, &param_s, NULL},
+        {NULL, 0, NULL, NULL},
+    };
+    const char *pos[MAX_POS];
+    int npos = 0, help = 0;
+    char *spec = NULL;
+    soma_tensor *param = NULL, *traj = NULL, **grads = NULL;
+    if (rc || (rc = parse_opts(nrest, rest, opts, usage_optimize, pos, MAX_POS, &npos, &help))) goto done;
+    if (help) {
+        fputs(usage_optimize, stdout);
+        goto done;
+    }
+    if (!param_s) {
+        rc = usage_error(usage_optimize, "optimize: --param is required");
+        goto done;
+    }
+    if (nsteps == 0) {
+        rc = usage_error(usage_optimize, "optimize: at least one --grad is required");
+        goto done;
+    }
+    if (!(spec = spec_from_args(usage_optimize, "optimize", pos, npos))) {
+        rc = npos ? EXIT_LIB : EXIT_USAGE;
+        goto done;
+    }
+    if ((rc = json_tensor_parse("--param", param_s, &param))) goto done;
+    grads = calloc((size_t)nsteps, sizeof *grads);
+    if (!grads) {
+        fprintf(stderr, "soma: out of memory\n");
+        rc = EXIT_LIB;
+        goto done;
+    }
+    for (int i = 0; i < nsteps; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "--grad #%d", i + 1);
+        if ((rc = json_tensor_parse(what, grads_s[i], &grads[i]))) goto done;
+    }
+    if (soma_optim_eval(spec, param, (const soma_tensor *const *)grads, nsteps, &traj) != SOMA_OK) {
+        rc = lib_error();
+        goto done;
+    }
+    // One line per step: the trajectory row reshaped like the parameter.
+    {
+        int nd = soma_tensor_ndim(param);
+        int64_t dims[SOMA_MAX_DIMS], numel = soma_tensor_numel(param);
+        for (int d = 0; d < nd; d++) dims[d] = soma_tensor_dim(param, d);
+        for (int st = 0; st < nsteps; st++) {
+            soma_tensor *row;
+            if (soma_tensor_create(&row, nd, dims, soma_tensor_cdata(traj) + (int64_t)st * numel) != SOMA_OK) {
+                rc = lib_error();
+                goto done;
+            }
+            print_json_tensor(row);
+            soma_tensor_free(row);
+        }
+    }
+    rc = fflush(stdout) == 0 ? 0 : EXIT_LIB;
+done:
+    for (int i = 0; grads && i < nsteps; i++) soma_tensor_free(grads[i]);
+    free(grads);
+    soma_tensor_free(param);
+    soma_tensor_free(traj);
+    free(spec);
+    free(grads_s);
+    free(rest);
+    return rc;
+}
+
 // ---------------------------------------------------------------------------
 int main(int argc, char **argv) {
     if (argc < 2) return usage_error(usage_main, "missing command");
@@ -750,6 +1015,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "plugins")) return cmd_plugins(argc - 2, argv + 2);
     if (!strcmp(cmd, "loss")) return cmd_loss(argc - 2, argv + 2);
     if (!strcmp(cmd, "plugin")) return soma_plugin_cmd(argc - 2, argv + 2);
+    if (!strcmp(cmd, "activation")) return cmd_activation(argc - 2, argv + 2);
+    if (!strcmp(cmd, "init")) return cmd_init(argc - 2, argv + 2);
+    if (!strcmp(cmd, "optimize")) return cmd_optimize(argc - 2, argv + 2);
     if (cmd[0] == '-') return usage_error(usage_main, "unknown option '%s'", cmd);
     return usage_error(usage_main, "unknown command '%s'", cmd);
 }
