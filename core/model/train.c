@@ -188,7 +188,9 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
     m->history_len = 0;
     uint64_t shuffle_seed = cfg.seed ? cfg.seed : m->seed;
     int64_t steps = (n_train + batch - 1) / batch;
+    bool stop = false;
     for (int epoch = 0; epoch < cfg.epochs && !rc; epoch++) {
+        int64_t steps_done = steps;
         for (int64_t i = 0; i < n_train; i++) perm[i] = i;
         if (cfg.shuffle) {
             soma_rng r;
@@ -210,6 +212,11 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
             }
             add_logs(m, &st, &logs, "");
             soma_progress_update(&bar, s + 1, &logs, false);
+            if (cfg.callback && cfg.callback(cfg.callback_user, SOMA_FIT_BATCH_END, epoch, s, &logs)) {
+                stop = true;
+                steps_done = s + 1;
+                break;
+            }
         }
         if (rc) break;
         if (n_val > 0) {
@@ -220,8 +227,11 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
             }
             add_logs(m, &vs, &logs, "val_");
         }
-        soma_progress_update(&bar, steps, &logs, true);
+        soma_progress_update(&bar, steps_done, &logs, true);
         if ((rc = push_history(m, &logs))) break;
+        if (stop || (cfg.callback && cfg.callback(cfg.callback_user, SOMA_FIT_EPOCH_END, epoch,
+                                                  steps_done - 1, &m->history[m->history_len - 1])))
+            break;
     }
     free(perm);
     // Keras' finalize_variable_values: with use_ema the weights become their averages.

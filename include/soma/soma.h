@@ -193,6 +193,17 @@ typedef struct soma_logs {
 SOMA_API double soma_logs_get(const soma_logs *logs, const char *name,
                               double fallback);
 
+/* Called by fit after every batch (SOMA_FIT_BATCH_END, logs = the running
+ * epoch means so far) and every epoch (SOMA_FIT_EPOCH_END, logs = the epoch's
+ * history entry, val_* included). Return 0 to go on, non-zero to stop
+ * training after this batch or epoch (Keras' model.stop_training): fit then
+ * returns SOMA_OK with the history so far. Runs on the thread that called
+ * fit; it may read the model's weights but MUST NOT call fit/evaluate/predict
+ * on the same model. */
+enum soma_fit_event { SOMA_FIT_BATCH_END = 1, SOMA_FIT_EPOCH_END = 2 };
+typedef int (*soma_fit_callback)(void *user, int event, int epoch, int64_t step,
+                                 const soma_logs *logs);
+
 typedef struct soma_fit_config {
     int epochs;                    /* default 1                               */
     int64_t batch_size;            /* default 32                              */
@@ -202,6 +213,8 @@ typedef struct soma_fit_config {
     FILE *progress;                /* default NULL = stdout                   */
     const soma_tensor *sample_weight; /* NULL, or one weight per sample       */
     uint64_t seed;                 /* shuffling seed; default 0 = the model's */
+    soma_fit_callback callback;    /* NULL, or called per batch and epoch     */
+    void *callback_user;
 } soma_fit_config;
 SOMA_API soma_fit_config soma_fit_defaults(void);
 
