@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "cpu/cpu.h"
@@ -264,7 +265,16 @@ Test(fit, deterministic_under_a_seed) {
         soma_fit_config fc = soma_fit_defaults();
         fc.epochs = 3;
         fc.verbose = 0;
+        double t0 = (double)clock() / CLOCKS_PER_SEC;
         ASSERT_OK(soma_model_fit(m, x, y, &fc));
+        double cpu = (double)clock() / CLOCKS_PER_SEC - t0;
+        soma_fit_timings tm;
+        ASSERT_OK(soma_model_fit_timings(m, &tm));
+        cr_assert_eq(tm.steps, 3 * 10); // 3 epochs of ceil(300/32) steps
+        double phases = tm.data_s + tm.forward_s + tm.loss_s + tm.backward_s + tm.optimizer_s;
+        cr_assert(tm.forward_s > 0 && tm.backward_s > 0 && tm.optimizer_s > 0 && tm.loss_s > 0);
+        // wall time of the phases cannot exceed the process's CPU time by much on one thread
+        cr_assert(phases <= cpu * 1.5 + 0.01, "phases %g s, cpu %g s", phases, cpu);
         float *k;
         int64_t rows, cols;
         ASSERT_OK(soma_model_weights(m, 0, &k, &rows, &cols, NULL));

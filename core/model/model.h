@@ -115,6 +115,7 @@ struct soma_model {
 
     soma_logs *history;
     int history_len, history_cap;
+    soma_fit_timings timings;
 };
 
 int soma_model_build(soma_model *m, int64_t in_features);

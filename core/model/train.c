@@ -75,11 +75,14 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
                      const soma_tensor *sw, const int64_t *idx, int64_t b, bool train,
                      batch_stats *st) {
     int64_t feat = m->in_features, yc = y->numel / y->dims[0];
+    double t0 = train ? soma_now() : 0;
     for (int64_t r = 0; r < b; r++) {
         memcpy(m->x_batch + r * feat, x->data + idx[r] * feat, (size_t)feat * sizeof(float));
         memcpy(m->y_batch + r * yc, y->data + idx[r] * yc, (size_t)yc * sizeof(float));
     }
+    double t1 = train ? soma_now() : 0;
     float *out = soma_model_forward(m, m->x_batch, b);
+    double t2 = train ? soma_now() : 0;
     int64_t classes = soma_model_out_features(m);
     soma_tview yp = {.data = out, .ndim = 2, .dims = {b, classes}};
     soma_tview yt = {.data = m->y_batch, .ndim = y->ndim};
@@ -117,12 +120,23 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
     float *dout = m->dacts[m->n_layers - 1];
     rc = lvt->backward(&m->loss->inst, &ctx, &yt, &yp, m->d_values, dout);
     if (rc) return soma_error_prefix("loss '%s' backward", m->loss->item->name);
+    double t3 = soma_now();
     for (int i = m->n_layers - 1; i >= 0; i--) {
         soma_layer *l = m->layers[i];
         l->vt->backward(l, i ? m->acts[i - 1] : m->x_batch, m->acts[i], m->dacts[i],
                         i ? m->dacts[i - 1] : NULL, b);
     }
-    return soma_optimizer_apply(m->optim, m->ptensors, m->n_ptensors);
+    double t4 = soma_now();
+    rc = soma_optimizer_apply(m->optim, m->ptensors, m->n_ptensors);
+    double t5 = soma_now();
+    soma_fit_timings *tm = &m->timings;
+    tm->data_s += t1 - t0;
+    tm->forward_s += t2 - t1;
+    tm->loss_s += t3 - t2;
+    tm->backward_s += t4 - t3;
+    tm->optimizer_s += t5 - t4;
+    tm->steps++;
+    return rc;
 }
 
 static int evaluate_range(soma_model *m, const soma_tensor *x, const soma_tensor *y, int64_t first,
@@ -186,6 +200,7 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
     int64_t *perm = malloc((size_t)n * sizeof *perm);
     if (!perm) return soma_error_set(SOMA_E_NOMEM, "out of memory");
     m->history_len = 0;
+    memset(&m->timings, 0, sizeof m->timings);
     uint64_t shuffle_seed = cfg.seed ? cfg.seed : m->seed;
     int64_t steps = (n_train + batch - 1) / batch;
     bool stop = false;
@@ -284,5 +299,11 @@ SOMA_API int soma_model_predict(soma_model *m, const soma_tensor *x, int64_t bat
         memcpy(t->data + s * classes, res, (size_t)(b * classes) * sizeof(float));
     }
     *out = t;
+    return SOMA_OK;
+}
+
+SOMA_API int soma_model_fit_timings(const soma_model *m, soma_fit_timings *out) {
+    if (!m || !out) return soma_error_set(SOMA_E_INVALID, "soma_model_fit_timings: model and out are required");
+    *out = m->timings;
     return SOMA_OK;
 }

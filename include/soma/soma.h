@@ -222,6 +222,18 @@ SOMA_API soma_fit_config soma_fit_defaults(void);
  * message naming the epoch and step when the loss becomes NaN or Inf. */
 SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x,
                             const soma_tensor *y, const soma_fit_config *cfg);
+/* Where the training steps of the last fit spent their time (wall clock,
+ * summed over steps; validation not included). */
+typedef struct soma_fit_timings {
+    int64_t steps;
+    double data_s;       /* gathering the batch's rows                    */
+    double forward_s;    /* layers forward                                 */
+    double loss_s;       /* loss forward, reduction, metrics, loss backward */
+    double backward_s;   /* layers backward (weight and input gradients)   */
+    double optimizer_s;  /* clipping, decay, the optimizer's step, EMA     */
+} soma_fit_timings;
+SOMA_API int soma_model_fit_timings(const soma_model *m, soma_fit_timings *out);
+
 /* Per-epoch history of the last fit: loss, metrics, val_* entries. */
 SOMA_API int soma_model_history_length(const soma_model *m);
 SOMA_API const soma_logs *soma_model_history(const soma_model *m, int epoch);
