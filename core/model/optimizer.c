@@ -2,10 +2,17 @@
 // §3.2): clip → decoupled weight decay → the plugin's step → EMA →
 // iterations += 1. A custom optimizer gets all of it by declaring nothing.
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/optimizer.h"
+#include "thread/pool.h"
+
+// Below this many elements a tensor's step runs on the calling thread: the
+// hand-off to the workers costs more than the arithmetic it would share.
+#define PARALLEL_STEP_MIN 32768
 
 static const char *opt_name(const soma_optimizer *o) { return o->obj->item->name; }
 
@@ -115,6 +122,30 @@ static void scale(float *g, int64_t n, float f) {
     for (int64_t i = 0; i < n; i++) g[i] *= f;
 }
 
+typedef struct step_job {
+    soma_optimizer *o;
+    soma_ptensor *t;
+    const soma_step_info *info;
+    _Atomic int rc;
+    char msg[512]; // the failing range's message: errors are per thread
+} step_job;
+
+static void step_range(void *arg, int64_t begin, int64_t end, int thread_index) {
+    step_job *job = arg;
+    float *slots[32];
+    for (uint32_t s = 0; s < job->o->plugin_slots; s++) slots[s] = job->t->slots[s] + begin;
+    soma_ctx ctx = soma_ctx_make(NULL);
+    ctx.thread_index = thread_index;
+    int rc = soma_obj_optim(job->o->obj)->step(&job->o->obj->inst, &ctx, job->t->value + begin,
+                                               job->t->grad + begin, slots, (size_t)(end - begin),
+                                               job->info);
+    if (rc) {
+        int ok = SOMA_OK;
+        if (atomic_compare_exchange_strong(&job->rc, &ok, rc))
+            snprintf(job->msg, sizeof job->msg, "%s", soma_last_error());
+    }
+}
+
 int soma_optimizer_apply(soma_optimizer *o, soma_ptensor *t, int n) {
     const soma_optim_vt *vt = soma_obj_optim(o->obj);
     double lr = soma_optimizer_lr(o);
@@ -152,9 +183,20 @@ int soma_optimizer_apply(soma_optimizer *o, soma_ptensor *t, int n) {
     soma_ctx ctx = soma_ctx_make(NULL);
     if (vt->begin_step && vt->begin_step(&o->obj->inst, &ctx, &info))
         return soma_error_prefix("optimizer '%s'", opt_name(o));
-    for (int i = 0; i < n; i++)
-        if (vt->step(&o->obj->inst, &ctx, t[i].value, t[i].grad, t[i].slots, (size_t)t[i].numel, &info))
-            return soma_error_prefix("optimizer '%s' on %s", opt_name(o), t[i].name ? t[i].name : "a tensor");
+    for (int i = 0; i < n; i++) {
+        int rc;
+        if (t[i].numel >= PARALLEL_STEP_MIN && soma_pool_threads() > 1) {
+            // step is elementwise (plugin.h), so ranges on several threads give
+            // the same bits as one call.
+            step_job job = {.o = o, .t = &t[i], .info = &info, .rc = SOMA_OK};
+            soma_parallel_for(&ctx, t[i].numel, step_range, &job);
+            rc = atomic_load(&job.rc);
+            if (rc) soma_error_set(rc, "%s", job.msg);
+        } else {
+            rc = vt->step(&o->obj->inst, &ctx, t[i].value, t[i].grad, t[i].slots, (size_t)t[i].numel, &info);
+        }
+        if (rc) return soma_error_prefix("optimizer '%s' on %s", opt_name(o), t[i].name ? t[i].name : "a tensor");
+    }
     // 4. moving average of the weights; its first value is the first updated weights
     if (o->use_ema) {
         float mu = o->iterations == 0 ? 0.0f : (float)o->ema_momentum;

@@ -133,6 +133,20 @@ extern "C" {
 #define SOMA_PRINTF(fmt_idx, first)
 #endif
 
+/* SOMA_VECTORIZE on a compute function (a step, forward, backward) asks the
+ * compiler for an extra AVX2 copy of it, chosen at load time on CPUs that have
+ * AVX2 (GCC/clang target_clones, x86-64 only; nothing elsewhere). Plugins are
+ * built for the baseline ISA, so their loops otherwise run 4 floats wide.
+ * Define SOMA_NO_CLONES to turn it off. */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(SOMA_NO_CLONES)
+#if __has_attribute(target_clones)
+#define SOMA_VECTORIZE __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef SOMA_VECTORIZE
+#define SOMA_VECTORIZE
+#endif
+
 /* ---- Status codes (shared with soma.h). 0 is success, errors are < 0. ---- */
 #ifndef SOMA_STATUS_DEFINED
 #define SOMA_STATUS_DEFINED

@@ -35,6 +35,7 @@ static uint32_t slot_count(const soma_instance *self) {
     return 2u;
 }
 
+SOMA_VECTORIZE
 static int step(const soma_instance *self, const soma_ctx *ctx, float *x,
                 const float *g, float *const *slots, size_t n,
                 const soma_step_info *info) {

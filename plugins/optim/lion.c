@@ -38,6 +38,7 @@ static uint32_t slot_count(const soma_instance *self) {
 // NaN stays NaN, as Keras' sign does.
 static inline float sign_of(float c) { return c > 0.0f ? 1.0f : c < 0.0f ? -1.0f : c; }
 
+SOMA_VECTORIZE
 static int step(const soma_instance *self, const soma_ctx *ctx, float *x,
                 const float *g, float *const *slots, size_t n,
                 const soma_step_info *info) {

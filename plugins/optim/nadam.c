@@ -90,6 +90,7 @@ static int begin_step(const soma_instance *self, const soma_ctx *ctx,
     return SOMA_OK;
 }
 
+SOMA_VECTORIZE
 static int step(const soma_instance *self, const soma_ctx *ctx, float *x,
                 const float *g, float *const *slots, size_t n,
                 const soma_step_info *info) {

@@ -42,6 +42,7 @@ static uint32_t slot_count(const soma_instance *self) {
            (self->params[P_CENTERED].num != 0.0 ? 1u : 0u);
 }
 
+SOMA_VECTORIZE
 static int step(const soma_instance *self, const soma_ctx *ctx, float *x,
                 const float *g, float *const *slots, size_t n,
                 const soma_step_info *info) {
