@@ -1,12 +1,26 @@
 // soma_sgemm against a double-precision reference: every transpose, alpha and
 // beta (beta = 0 must ignore NaN in C), odd sizes and leading dimensions, and
-// exact results on small integers.
+// exact results on small integers — first with the kernel set the CPU gets,
+// then with every set this machine can run (generic, AVX2, NEON) forced in
+// turn, on the direct and the packed path, with unaligned pointers, and bit
+// for bit the same on 1, 2 and 3 threads. Then the worker pool itself:
+// ranges, nesting, thread-count settings and a fork()ed child.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "cpu/cpu.h"
+#include "cpu/gemm_internal.h"
+#include "thread/pool.h"
 
 static void ref_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb, double beta,
@@ -114,4 +128,504 @@ Test(gemm, empty_and_k_zero) {
     cr_assert_eq(c[3], 8);
     soma_sgemm(0, 0, 0, 2, 3, 1, a, 1, b, 2, 0.0f, c, 2); // M = 0: nothing touched
     cr_assert_eq(c[0], 2);
+}
+
+// ---- every kernel set ---------------------------------------------------------------------
+
+static const char *const kernel_names[] = {"generic", "avx2", "neon"};
+
+// Whether this machine must be able to run the named set: then forcing it
+// failing is a test failure, not a skip.
+static int must_have(const char *name) {
+    if (strcmp(name, "generic") == 0) return 1;
+#if defined(__x86_64__)
+    if (strcmp(name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#if defined(__aarch64__)
+    if (strcmp(name, "neon") == 0) return 1;
+#endif
+    return 0;
+}
+
+// Forces kernel set i; 0 when this build or CPU lacks it (and it may).
+static int use_kernel(int i) {
+    const char *name = kernel_names[i];
+    int rc = soma_cpu_force(name);
+    if (rc == SOMA_OK) {
+        cr_assert_str_eq(soma_cpu_name(), name);
+        return 1;
+    }
+    cr_assert(!must_have(name), "soma_cpu_force(%s): %s", name, soma_last_error());
+    cr_assert_eq(rc, SOMA_E_UNSUPPORTED, "soma_cpu_force(%s) -> %d", name, rc);
+    return 0;
+}
+
+typedef struct gcase {
+    int ta, tb;
+    int64_t m, n, k;
+    float alpha, beta;
+    int64_t pad;  // extra columns in every leading dimension
+    int offset;   // floats past a 64-byte boundary: unaligned pointers
+    int integers; // small integers: the result must be exact
+    int epilogue; // 0: soma_sgemm; 1: + bias; 2: + bias, relu; 3: relu (soma_sgemm_bias_act)
+} gcase;
+
+static void fill_values(soma_rng *r, float *x, int64_t n, int integers) {
+    for (int64_t i = 0; i < n; i++)
+        x[i] = integers ? (float)((int)(soma_rng_u32(r) % 7) - 3) : 2 * soma_rng_unit_f(r) - 1;
+}
+
+#define SENTINEL 12345.0f
+
+// Runs one product with the active kernel set and checks every element of C
+// against a double-precision reference, within (k + 4)·u·(|alpha|·Σ|a||b| +
+// |beta|·|c|) with u = 2⁻²⁴ (exactly, on integers), and that the padding
+// columns of C were not written.
+static void run_case(const gcase *t, soma_rng *r) {
+    int64_t m = t->m, n = t->n, k = t->k;
+    int64_t lda = (t->ta ? m : k) + t->pad, ldb = (t->tb ? k : n) + t->pad, ldc = n + t->pad;
+    int64_t arows = t->ta ? k : m, brows = t->tb ? n : k;
+    float *abuf = soma_alloc(sizeof(float) * (size_t)(arows * lda + 16), 64);
+    float *bbuf = soma_alloc(sizeof(float) * (size_t)(brows * ldb + 16), 64);
+    float *cbuf = soma_alloc(sizeof(float) * (size_t)(m * ldc + 16), 64);
+    float *c0 = malloc(sizeof(float) * (size_t)(m * ldc)), *bias = malloc(sizeof(float) * (size_t)n);
+    double *ad = malloc(sizeof(double) * (size_t)(m * k)), *bd = malloc(sizeof(double) * (size_t)(k * n));
+    double *ref = calloc((size_t)(m * n), sizeof(double)), *mag = calloc((size_t)(m * n), sizeof(double));
+    cr_assert(abuf && bbuf && cbuf && c0 && bias && ad && bd && ref && mag);
+    int add_bias = t->epilogue == 1 || t->epilogue == 2, relu = t->epilogue >= 2;
+    float *a = abuf + t->offset, *b = bbuf + t->offset, *c = cbuf + t->offset;
+    fill_values(r, a, arows * lda, t->integers);
+    fill_values(r, b, brows * ldb, t->integers);
+    fill_values(r, c0, m * ldc, t->integers);
+    fill_values(r, bias, n, t->integers);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++)
+            c[i * ldc + j] = j >= n ? SENTINEL : t->beta == 0 ? NAN : c0[i * ldc + j];
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < k; p++) ad[i * k + p] = t->ta ? a[p * lda + i] : a[i * lda + p];
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t j = 0; j < n; j++) bd[p * n + j] = t->tb ? b[j * ldb + p] : b[p * ldb + j];
+
+    if (t->epilogue)
+        soma_sgemm_bias_act(t->ta, t->tb, m, n, k, t->alpha, a, lda, b, ldb, t->beta, c, ldc,
+                            add_bias ? bias : NULL, relu);
+    else
+        soma_sgemm(t->ta, t->tb, m, n, k, t->alpha, a, lda, b, ldb, t->beta, c, ldc);
+
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < k; p++) {
+            double av = ad[i * k + p];
+            for (int64_t j = 0; j < n; j++) {
+                ref[i * n + j] += av * bd[p * n + j];
+                mag[i * n + j] += fabs(av * bd[p * n + j]);
+            }
+        }
+    const double u = ldexp(1.0, -24);
+    double worst = 0;
+    int64_t wi = -1, wj = -1;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            float got = c[i * ldc + j];
+            if (j >= n) {
+                cr_assert(got == SENTINEL, "%s ta=%d tb=%d %lldx%lldx%lld: padding C[%lld,%lld] written",
+                          soma_cpu_name(), t->ta, t->tb, (long long)m, (long long)n, (long long)k,
+                          (long long)i, (long long)j);
+                continue;
+            }
+            double cv = t->beta == 0 ? 0 : c0[i * ldc + j], bv = add_bias ? bias[j] : 0;
+            double want = (double)t->alpha * ref[i * n + j] + (double)t->beta * cv + bv;
+            if (relu && want < 0) want = 0; // |relu(x) − relu(y)| ≤ |x − y|: same bound
+            double bound = t->integers ? 0
+                                       : (double)(k + 4) * u *
+                                             (fabs(t->alpha) * mag[i * n + j] + fabs(t->beta) * fabs(cv) +
+                                              fabs(bv));
+            double excess = isfinite(got) ? fabs(got - want) - bound : INFINITY;
+            if (excess > worst || (wi < 0 && excess > 0)) {
+                worst = excess;
+                wi = i;
+                wj = j;
+            }
+        }
+    if (wi >= 0)
+        cr_assert_fail("%s ta=%d tb=%d m=%lld n=%lld k=%lld alpha=%g beta=%g pad=%lld off=%d "
+                       "epilogue=%d: C[%lld,%lld] = %.9g is off by more than the bound (by %g)",
+                       soma_cpu_name(), t->ta, t->tb, (long long)m, (long long)n, (long long)k,
+                       t->alpha, t->beta, (long long)t->pad, t->offset, t->epilogue, (long long)wi,
+                       (long long)wj, c[wi * ldc + wj], worst);
+    soma_free(abuf);
+    soma_free(bbuf);
+    soma_free(cbuf);
+    free(c0);
+    free(bias);
+    free(ad);
+    free(bd);
+    free(ref);
+    free(mag);
+}
+
+static const float alpha_beta[][2] = {{1, 0}, {0.5f, -2}, {-1.5f, 0}, {2, 0.25f}, {1, 1}};
+
+// Every value 1…67 appears as M, as N and as K for every transpose: n and k
+// run through other permutations of 1…67 than m, and alpha/beta, padding and
+// pointer offsets cycle along.
+Test(gemm_kernels, sizes_1_to_67_every_transpose) {
+    int tested = 0;
+    for (int ki = 0; ki < 3; ki++) {
+        if (!use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 10, (uint64_t)ki);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int64_t s = 1; s <= 67; s++) {
+                    int q = (int)(s % 5);
+                    gcase t = {ta, tb, s, (s * 29) % 67 + 1, (s * 41 + 7) % 67 + 1,
+                               alpha_beta[q][0], alpha_beta[q][1], s % 4, (int)(s % 3), 0, 0};
+                    run_case(&t, &r);
+                }
+    }
+    cr_assert_geq(tested, 1);
+}
+
+// Primes, 257, 1000, 1023, and shapes that cross every cache block (two
+// k-blocks, two mc-blocks, two nc-blocks), on the direct and the packed path.
+Test(gemm_kernels, large_prime_and_blocked_sizes) {
+    static const struct {
+        int ta, tb;
+        int64_t m, n, k;
+        int direct; // the path soma_sgemm_plan must report
+    } shapes[] = {
+        {0, 0, 257, 67, 300, 1},  {1, 0, 257, 67, 300, 1},  {0, 1, 257, 67, 300, 0},
+        {1, 1, 257, 67, 300, 0},  {0, 0, 1000, 13, 37, 1},  {1, 0, 37, 1000, 13, 1},
+        {0, 1, 13, 37, 1000, 0},  {0, 0, 1023, 5, 11, 1},   {0, 0, 7, 1023, 1000, 1},
+        {1, 1, 11, 5, 1023, 0},   {0, 0, 150, 530, 300, 0}, {1, 0, 150, 530, 300, 0},
+        {0, 1, 150, 37, 300, 0},  {1, 1, 149, 41, 301, 0},  {0, 0, 17, 4100, 33, 0},
+        {0, 1, 3, 4100, 17, 0},
+    };
+    soma_set_num_threads(1);
+    int tested = 0;
+    for (int ki = 0; ki < 3; ki++) {
+        if (!use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 11, (uint64_t)ki);
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            soma_gemm_plan plan = soma_sgemm_plan(shapes[i].ta, shapes[i].tb, shapes[i].m,
+                                                  shapes[i].n, shapes[i].k);
+            cr_assert_eq(plan.direct, shapes[i].direct, "shape %zu: direct=%d", i, plan.direct);
+            int q = (int)(i % 5);
+            gcase t = {shapes[i].ta, shapes[i].tb, shapes[i].m, shapes[i].n, shapes[i].k,
+                       alpha_beta[q][0], alpha_beta[q][1], (int64_t)(i % 3) * 3 + 1, (int)(i % 4), 0, 0};
+            run_case(&t, &r);
+        }
+    }
+    cr_assert_geq(tested, 1);
+}
+
+Test(gemm_kernels, exact_on_integers_both_paths) {
+    static const int64_t shapes[][3] = {{23, 19, 300}, {5, 77, 1000}, {20, 460, 300}, {61, 3, 999}};
+    int tested = 0;
+    for (int ki = 0; ki < 3; ki++) {
+        if (!use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 12, (uint64_t)ki);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+                    // |sum| ≤ 9·1000 and beta ∈ {0, 1, 2}: every step is exact.
+                    float beta = (float)((ta + 2 * tb + (int)i) % 3);
+                    gcase t = {ta, tb, shapes[i][0], shapes[i][1], shapes[i][2], 1, beta, 1, 1, 1, 0};
+                    run_case(&t, &r);
+                }
+    }
+    cr_assert_geq(tested, 1);
+}
+
+// BLAS: beta = 0 overwrites C without reading it (NaN ignored); alpha = 0 or
+// k = 0 leaves beta·C and reads neither A nor B (NaN there ignored too).
+Test(gemm_kernels, beta_zero_and_alpha_zero_ignore_nan) {
+    int tested = 0;
+    for (int ki = 0; ki < 3; ki++) {
+        if (!use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 13, (uint64_t)ki);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                gcase direct = {ta, tb, 7, 33, 20, 1.5f, 0, 0, 1, 0, 0};
+                gcase packed = {ta, tb, 40, 700, 300, -1, 0, 2, 3, 0, 0};
+                run_case(&direct, &r);
+                run_case(&packed, &r);
+            }
+        float a[6] = {NAN, NAN, NAN, NAN, NAN, NAN}, b[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+        float c[4] = {1, -2, NAN, 4};
+        soma_sgemm(0, 0, 2, 2, 3, 0.0f, a, 3, b, 2, 0.0f, c, 2);
+        for (int i = 0; i < 4; i++) cr_assert(c[i] == 0.0f, "alpha = beta = 0: c[%d] = %g", i, c[i]);
+        float d[4] = {1, -2, 3, 4};
+        soma_sgemm(1, 1, 2, 2, 3, 0.0f, a, 2, b, 3, 2.0f, d, 2);
+        cr_assert(d[0] == 2 && d[1] == -4 && d[2] == 6 && d[3] == 8, "alpha = 0, beta = 2");
+        float e[4] = {1, -2, 3, 4};
+        soma_sgemm(0, 0, 2, 2, 0, 1.0f, a, 1, b, 2, -1.0f, e, 2);
+        cr_assert(e[0] == -1 && e[3] == -4, "k = 0: C = beta·C");
+    }
+    cr_assert_geq(tested, 1);
+}
+
+// bias and relu on the tile (soma_sgemm_bias_act): both paths, edges, every
+// transpose, exact on integers; NaN survives relu; k = 0 still gets them.
+Test(gemm_kernels, bias_relu_epilogue) {
+    static const int64_t shapes[][3] = {{7, 33, 20}, {29, 10, 64}, {20, 460, 300}, {150, 37, 300}};
+    int tested = 0;
+    for (int ki = 0; ki < 3; ki++) {
+        if (!use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 17, (uint64_t)ki);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+                    for (int e = 1; e <= 3; e++) {
+                        int q = (int)((i + (size_t)e) % 5);
+                        gcase t = {ta, tb, shapes[i][0], shapes[i][1], shapes[i][2],
+                                   alpha_beta[q][0], alpha_beta[q][1], 1, e, (e + ta) % 2, e};
+                        run_case(&t, &r);
+                    }
+        // A NaN in row 0 of A: all of row 0 of C is NaN after relu, the rest finite.
+        for (int pass = 0; pass < 2; pass++) {
+            int64_t m = pass ? 20 : 5, n = pass ? 460 : 20, k = pass ? 300 : 9;
+            float *a = calloc((size_t)(m * k), sizeof(float)), *b = malloc(sizeof(float) * (size_t)(k * n));
+            float *c = malloc(sizeof(float) * (size_t)(m * n));
+            fill_values(&r, b, k * n, 0);
+            a[3] = NAN;
+            cr_assert_eq(soma_sgemm_plan(0, 0, m, n, k).direct, !pass);
+            soma_sgemm_bias_act(0, 0, m, n, k, 1, a, k, b, n, 0, c, n, NULL, 1);
+            for (int64_t j = 0; j < n; j++)
+                cr_assert(isnan(c[j]), "%s: C[0,%lld] = %g", soma_cpu_name(), (long long)j, c[j]);
+            for (int64_t j = n; j < m * n; j++) cr_assert(c[j] == 0.0f, "C[%lld] = %g", (long long)j, c[j]);
+            free(a);
+            free(b);
+            free(c);
+        }
+        float c[4] = {1, -2, 3, -4}, bias[2] = {0.5f, 1.0f};
+        soma_sgemm_bias_act(0, 0, 2, 2, 0, 1, NULL, 1, NULL, 2, 2.0f, c, 2, bias, 1);
+        cr_assert(c[0] == 2.5f && c[1] == 0 && c[2] == 6.5f && c[3] == 0, "k = 0: relu(2C + bias)");
+    }
+    cr_assert_geq(tested, 1);
+}
+
+// Pieces are whole micro-tiles and never split k: 1, 2 and 3 threads must
+// give the same bits, on both paths and along M and along N.
+Test(gemm_kernels, threads_bit_identical) {
+    static const struct {
+        int ta, tb;
+        int64_t m, n, k;
+        int direct, split_m;
+    } shapes[] = {
+        {0, 0, 100, 120, 200, 1, 1}, {1, 0, 97, 131, 150, 1, 1}, {0, 0, 150, 530, 300, 0, 1},
+        {0, 1, 151, 200, 300, 0, 1}, {1, 1, 120, 130, 140, 0, 1}, {0, 0, 3, 1000, 300, 1, 0},
+        {0, 1, 4, 1000, 301, 0, 0},
+    };
+    int tested = 0;
+    for (int ki = 0; ki < 3; ki++) {
+        if (!use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 14, (uint64_t)ki);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int64_t m = shapes[s].m, n = shapes[s].n, k = shapes[s].k;
+            int64_t lda = shapes[s].ta ? m : k, ldb = shapes[s].tb ? k : n;
+            float *a = soma_alloc(sizeof(float) * (size_t)(m * k), 64);
+            float *b = soma_alloc(sizeof(float) * (size_t)(k * n), 64);
+            float *c[3];
+            fill_values(&r, a, m * k, 0);
+            fill_values(&r, b, k * n, 0);
+            for (int t = 0; t < 3; t++) {
+                soma_set_num_threads(t + 1);
+                soma_gemm_plan plan = soma_sgemm_plan(shapes[s].ta, shapes[s].tb, m, n, k);
+                cr_assert_eq(plan.parts, t + 1, "shape %zu, %d threads: %d pieces", s, t + 1, plan.parts);
+                cr_assert_eq(plan.direct, shapes[s].direct, "shape %zu", s);
+                if (t > 0) cr_assert_eq(plan.split_m, shapes[s].split_m, "shape %zu", s);
+                c[t] = soma_alloc(sizeof(float) * (size_t)(m * n), 64);
+                for (int64_t i = 0; i < m * n; i++) c[t][i] = (float)(i % 13) * 0.25f;
+                soma_sgemm(shapes[s].ta, shapes[s].tb, m, n, k, 0.75f, a, lda, b, ldb, 0.5f, c[t], n);
+            }
+            for (int t = 1; t < 3; t++)
+                cr_assert(memcmp(c[0], c[t], sizeof(float) * (size_t)(m * n)) == 0,
+                          "%s shape %zu: %d threads differ from 1", soma_cpu_name(), s, t + 1);
+            for (int t = 0; t < 3; t++) soma_free(c[t]);
+            soma_free(a);
+            soma_free(b);
+        }
+    }
+    soma_set_num_threads(0);
+    cr_assert_geq(tested, 1);
+}
+
+// The buffers come back after soma_cpu_shutdown, in this thread and in the
+// workers.
+Test(gemm_kernels, shutdown_then_reuse) {
+    soma_rng r;
+    soma_rng_init(&r, 15, 0);
+    soma_set_num_threads(2);
+    gcase t = {0, 1, 150, 200, 300, 1, 0, 0, 0, 0, 0};
+    run_case(&t, &r);
+    soma_cpu_shutdown();
+    run_case(&t, &r);
+    soma_pool_shutdown();
+    soma_cpu_shutdown();
+    run_case(&t, &r);
+}
+
+// ---- the worker pool ----------------------------------------------------------------------
+
+typedef struct range_log {
+    int hits[1000];
+    int index_seen[4];
+    pthread_t tid[4];
+    _Atomic int calls;
+} range_log;
+
+static void log_range(void *arg, int64_t begin, int64_t end, int thread_index) {
+    range_log *l = arg;
+    for (int64_t i = begin; i < end; i++) l->hits[i]++;
+    l->index_seen[thread_index]++;
+    l->tid[thread_index] = pthread_self();
+    l->calls++;
+}
+
+// Range 0 (the caller's) waits until range 1 has started: only a worker can
+// run it then, so the two ranges provably run at once, on two threads.
+typedef struct meeting {
+    _Atomic int started1;
+    int met;
+    pthread_t tid[2];
+} meeting;
+
+static void meet(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)begin;
+    (void)end;
+    meeting *mt = arg;
+    mt->tid[thread_index] = pthread_self();
+    if (thread_index == 1) {
+        atomic_store(&mt->started1, 1);
+        return;
+    }
+    for (int i = 0; i < 20000 && !atomic_load(&mt->started1); i++) // 20 s at most
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    mt->met = atomic_load(&mt->started1);
+}
+
+static int ran_in_parallel(void) {
+    meeting mt = {0};
+    soma_parallel_for(NULL, 2, meet, &mt);
+    return mt.met && !pthread_equal(mt.tid[0], mt.tid[1]) && pthread_equal(mt.tid[0], pthread_self());
+}
+
+Test(pool, ranges_cover_each_index_once_on_distinct_threads) {
+    soma_set_num_threads(2);
+    cr_assert_eq(soma_get_num_threads(), 2);
+    cr_assert(ran_in_parallel(), "range 1 did not run on a worker while range 0 ran");
+    for (int rep = 0; rep < 50; rep++) {
+        range_log l;
+        memset(&l, 0, sizeof l);
+        soma_parallel_for(NULL, 1000, log_range, &l);
+        for (int i = 0; i < 1000; i++) cr_assert_eq(l.hits[i], 1, "index %d hit %d times", i, l.hits[i]);
+        cr_assert_eq(l.calls, 2);
+        cr_assert_eq(l.index_seen[0], 1);
+        cr_assert_eq(l.index_seen[1], 1);
+        cr_assert(pthread_equal(l.tid[0], pthread_self()), "the caller runs range 0");
+    }
+    cr_assert(ran_in_parallel(), "after 50 jobs");
+    // One index, or one thread: inline, one call.
+    range_log l;
+    memset(&l, 0, sizeof l);
+    soma_parallel_for(NULL, 1, log_range, &l);
+    cr_assert_eq(l.calls, 1);
+    soma_set_num_threads(1);
+    memset(&l, 0, sizeof l);
+    soma_parallel_for(NULL, 1000, log_range, &l);
+    cr_assert_eq(l.calls, 1);
+    cr_assert_eq(l.hits[999], 1);
+}
+
+static void nested(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)begin;
+    (void)end;
+    (void)thread_index;
+    range_log *outer = arg;
+    range_log inner;
+    memset(&inner, 0, sizeof inner);
+    soma_parallel_for(NULL, 100, log_range, &inner); // must run inline, whole
+    if (inner.calls == 1 && inner.index_seen[0] == 1 && inner.hits[99] == 1) outer->calls++;
+}
+
+Test(pool, nested_parallel_for_runs_inline) {
+    soma_set_num_threads(2);
+    range_log l;
+    memset(&l, 0, sizeof l);
+    soma_parallel_for(NULL, 2, nested, &l);
+    cr_assert_eq(l.calls, 2);
+}
+
+Test(pool, thread_count_from_environment) {
+    setenv("SOMA_NUM_THREADS", "3", 1);
+    cr_assert_eq(soma_get_num_threads(), 3);
+    cr_assert_eq(soma_set_num_threads(5), 0);
+    cr_assert_eq(soma_get_num_threads(), 5);
+    cr_assert_eq(soma_set_num_threads(0), 5);
+    cr_assert_eq(soma_get_num_threads(), 3);
+}
+
+Test(pool, thread_count_from_affinity) {
+    unsetenv("SOMA_NUM_THREADS");
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    cr_assert_eq(soma_get_num_threads(), CPU_COUNT(&set));
+}
+
+// Criterion forks; so may any host. A child must not wait on its parent's
+// workers: it starts its own and computes the same bits.
+Test(pool, forked_child_runs_its_own_workers) {
+    if (getenv("SOMA_TEST_EMULATED"))
+        cr_skip_test("under %s: qemu-user 7.2 aborts a forked child of a threaded process that "
+                     "starts threads", getenv("SOMA_TEST_EMULATED"));
+    soma_set_num_threads(2);
+    soma_rng r;
+    soma_rng_init(&r, 16, 0);
+    int64_t m = 150, n = 200, k = 300;
+    float *a = soma_alloc(sizeof(float) * (size_t)(m * k), 64);
+    float *b = soma_alloc(sizeof(float) * (size_t)(k * n), 64);
+    float *c = soma_alloc(sizeof(float) * (size_t)(m * n), 64);
+    float *c2 = soma_alloc(sizeof(float) * (size_t)(m * n), 64);
+    fill_values(&r, a, m * k, 0);
+    fill_values(&r, b, k * n, 0);
+    cr_assert_eq(soma_sgemm_plan(0, 1, m, n, k).parts, 2);
+    soma_sgemm(0, 1, m, n, k, 1, a, k, b, k, 0, c, n); // the parent's workers exist now
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int ok = ran_in_parallel();
+        soma_sgemm(0, 1, m, n, k, 1, a, k, b, k, 0, c2, n);
+        ok = ok && memcmp(c, c2, sizeof(float) * (size_t)(m * n)) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 600 && done == 0; i++) { // 60 s: generous under qemu
+        done = waitpid(pid, &status, WNOHANG);
+        if (done == 0) nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("the forked child hung");
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: wrong ranges or results (status %d)",
+              status);
+    soma_free(a);
+    soma_free(b);
+    soma_free(c);
+    soma_free(c2);
 }

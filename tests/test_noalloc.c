@@ -81,6 +81,7 @@ static int on_event(void *user, int event, int epoch, int64_t step, const soma_l
     return 0;
 }
 
+__attribute__((unused)) // under ASan the test that calls it is skipped
 static void run(int threads, const char *optimizer, const char *activation) {
     enum { N = 512, IN = 64 };
     static float xs[N * IN], ys[N];

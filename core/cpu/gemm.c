@@ -1,117 +1,335 @@
-// Portable single-precision GEMM (row-major). This is the reference path and
-// the fallback: loops ordered so the innermost one walks contiguous memory
-// and the compiler can vectorize it at the baseline ISA. The packed AVX2/NEON
-// micro-kernels of the GEMM issue plug in behind this same entry point.
+// The GEMM framework (BLIS' five loops), portable C. Everything ISA-specific
+// is behind the kernel set dispatch.c picks: the micro-kernel, the packing
+// routines and the direct kernel. This file decides, from the shape alone,
+// how a product is computed:
+// - the direct path (no packing) when op(B) has contiguous columns and
+//   either A is a few rows (batch-1 inference, a GEMV in disguise) or B is
+//   small enough to stay in L2 while every row panel of A streams past it —
+//   the shapes of a training step, where packing would cost more than it
+//   saves;
+// - otherwise the packed path: B in kc×nc blocks (L3), A in mc×kc blocks (L2),
+//   micro-tiles of mr×nr in registers.
+// Threads split the rows or the columns of C into pieces aligned to the
+// micro-tile, never k, and every element of C is computed the same way
+// whichever piece it lands in, so results are bit-identical for any thread
+// count. Packing buffers are per thread, page-aligned, allocated once.
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cpu/cpu.h"
+#include "cpu/gemm_internal.h"
+#include "thread/pool.h"
 
-// Depth of one k-panel: a 256×N panel of B stays in L2 while every row of A
-// streams past it.
-#define KC 256
+// Direct path limits (see the top comment), measured on Zen: a B of up to
+// this many bytes stays in L2 (512 KiB on Zen 3) across the row panels of A...
+#define DIRECT_B_BYTES (512u * 1024u)
+// ...and with at most this many rows of A (three row panels), packing B does
+// not pay back whatever its size: 16×512×512 runs at twice the speed direct.
+#define DIRECT_M_MAX 16
+// Below this many flops (about 2 µs on one core) a product stays on the
+// calling thread: handing half to a worker costs about a microsecond while
+// the workers spin between the GEMMs of a training step, and more once they
+// sleep. Measured on the training-step shapes: 2 threads win from ~3e5.
+#define PARALLEL_MIN_FLOPS 2.5e5
+// Largest mr·nr of any kernel set (6×16, 8×12, 4×8).
+#define MAX_TILE 128
 
+// ---- per-thread packing space ----
+
+typedef struct pack_space {
+    float *a, *b; // page-aligned, sized for the largest blocking of any set
+    struct pack_space *prev, *next;
+} pack_space;
+
+static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
+static pack_space *spaces; // every thread's space, for soma_cpu_shutdown
+static _Thread_local pack_space *my_space;
+static pthread_key_t space_key;
+static pthread_once_t space_once = PTHREAD_ONCE_INIT;
+static size_t a_bytes, b_bytes;
+
+static void free_buffers(pack_space *s) {
+    soma_free(s->a);
+    soma_free(s->b);
+    s->a = s->b = NULL;
+}
+
+// A thread that ends (a host thread, or a pool worker at exit) takes its
+// space with it.
+static void space_thread_exit(void *p) {
+    pack_space *s = p;
+    pthread_mutex_lock(&spaces_lock);
+    if (s->prev) s->prev->next = s->next;
+    else spaces = s->next;
+    if (s->next) s->next->prev = s->prev;
+    pthread_mutex_unlock(&spaces_lock);
+    free_buffers(s);
+    free(s);
+}
+
+static void spaces_prepare(void) { pthread_mutex_lock(&spaces_lock); }
+static void spaces_release(void) { pthread_mutex_unlock(&spaces_lock); }
+static void at_exit(void) { soma_cpu_shutdown(); }
+
+static void space_init(void) {
+    size_t amax = 0, bmax = 0;
+    const soma_cpu_kernels *const *sets = soma_cpu_kernel_sets();
+    for (int i = 0; sets[i]; i++) {
+        size_t a = (size_t)sets[i]->mc * (size_t)sets[i]->kc;
+        size_t b = (size_t)sets[i]->nc * (size_t)sets[i]->kc;
+        if (a > amax) amax = a;
+        if (b > bmax) bmax = b;
+    }
+    a_bytes = (amax + SOMA_PACK_SLACK) * sizeof(float);
+    b_bytes = (bmax + SOMA_PACK_SLACK) * sizeof(float);
+    pthread_key_create(&space_key, space_thread_exit);
+    pthread_atfork(spaces_prepare, spaces_release, spaces_release);
+    atexit(at_exit);
+}
+
+static pack_space *get_space(void) {
+    pack_space *s = my_space;
+    if (s && s->a) return s;
+    pthread_once(&space_once, space_init);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        pthread_mutex_lock(&spaces_lock);
+        s->next = spaces;
+        if (spaces) spaces->prev = s;
+        spaces = s;
+        pthread_mutex_unlock(&spaces_lock);
+        my_space = s;
+        pthread_setspecific(space_key, s);
+    }
+    s->a = soma_alloc(a_bytes, 4096);
+    s->b = soma_alloc(b_bytes, 4096);
+    if (!s->a || !s->b) {
+        free_buffers(s);
+        soma_clear_error(); // soma_sgemm cannot fail: it falls back to a loop
+        return NULL;
+    }
+    return s;
+}
+
+void soma_cpu_thread_init(void) { (void)get_space(); }
+
+void soma_cpu_shutdown(void) {
+    pthread_mutex_lock(&spaces_lock);
+    for (pack_space *s = spaces; s; s = s->next) free_buffers(s);
+    pthread_mutex_unlock(&spaces_lock);
+}
+
+// ---- one product ----
+
+typedef struct gemm_job {
+    const soma_cpu_kernels *ks;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a;
+    int64_t rsa, csa; // op(A)(i, p) = a[i·rsa + p·csa]
+    const float *b;
+    int64_t rsb, csb; // op(B)(p, j) = b[p·rsb + j·csb]
+    float *c;
+    int64_t ldc;
+    const float *bias; // epilogue: + bias[j], then relu; NULL / 0 for none
+    int relu;
+    bool direct;
+    // The split among threads: `parts` pieces of whole units of `unit` rows
+    // (split_m) or columns.
+    bool split_m;
+    int64_t unit, units;
+    int parts;
+} gemm_job;
+
+// C ← beta·C, the whole product when k = 0 or alpha = 0 (BLAS: A and B are
+// then not read, and beta = 0 clears NaN).
 static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
     if (beta == 1.0f) return;
     for (int64_t i = 0; i < m; i++) {
         float *ci = c + i * ldc;
-        if (beta == 0.0f) {
-            memset(ci, 0, (size_t)n * sizeof(float)); // BLAS: NaN in C ignored
-        } else {
+        if (beta == 0.0f) memset(ci, 0, (size_t)n * sizeof(float));
+        else
             for (int64_t j = 0; j < n; j++) ci[j] *= beta;
-        }
     }
 }
 
-// C[i,:] += alpha · Σ_p A[i,p] · B[p,:]
-static void gemm_nn(int64_t m, int64_t n, int64_t k, float alpha,
-                    const float *restrict a, int64_t lda, const float *restrict b,
-                    int64_t ldb, float *restrict c, int64_t ldc) {
-    for (int64_t p0 = 0; p0 < k; p0 += KC) {
-        int64_t pe = p0 + KC < k ? p0 + KC : k;
-        for (int64_t i = 0; i < m; i++) {
-            float *restrict ci = c + i * ldc;
-            const float *ai = a + i * lda;
-            int64_t p = p0;
-            // Four rows of B per pass: four FMAs per load/store of C.
-            for (; p + 4 <= pe; p += 4) {
-                float a0 = alpha * ai[p], a1 = alpha * ai[p + 1];
-                float a2 = alpha * ai[p + 2], a3 = alpha * ai[p + 3];
-                const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb,
-                            *b3 = b2 + ldb;
-                for (int64_t j = 0; j < n; j++)
-                    ci[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j];
+static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    const soma_cpu_kernels *ks = g->ks;
+    const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
+                                   .bias = g->bias ? g->bias + j0 : NULL, .relu = g->relu};
+    for (int64_t i = i0; i < i1; i += ks->direct_mr) {
+        int64_t mb = i1 - i < ks->direct_mr ? i1 - i : ks->direct_mr;
+        ks->direct(mb, j1 - j0, g->k, g->a + i * g->rsa, g->rsa, g->csa, g->b + j0, g->rsb,
+                   g->c + i * g->ldc + j0, g->ldc, &ep);
+    }
+}
+
+// The epilogue on an mb×nb tile of C that has just been finished (still in
+// L1): + bias, then relu with NaN kept, in the direct kernels' order.
+static void epilogue(float *c, int64_t ldc, int64_t mb, int64_t nb, const float *bias, int relu) {
+    for (int64_t i = 0; i < mb; i++) {
+        float *ci = c + i * ldc;
+        if (bias)
+            for (int64_t j = 0; j < nb; j++) ci[j] = ci[j] + bias[j];
+        if (relu)
+            for (int64_t j = 0; j < nb; j++) ci[j] = ci[j] < 0.0f ? 0.0f : ci[j];
+    }
+}
+
+// The five loops over rows [i0, i1) and columns [j0, j1) of C; i0 and j0 are
+// multiples of mr and nr so the tiles line up with those of any other split.
+static void run_packed(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
+                       int64_t j1) {
+    const soma_cpu_kernels *ks = g->ks;
+    const int64_t MR = ks->mr, NR = ks->nr, MC = ks->mc, KC = ks->kc, NC = ks->nc;
+    float tile[MAX_TILE] __attribute__((aligned(64)));
+    for (int64_t jc = j0; jc < j1; jc += NC) {
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int64_t pc = 0; pc < g->k; pc += KC) {
+            int64_t kc = g->k - pc < KC ? g->k - pc : KC;
+            // Later k-blocks add onto what the first one wrote; the last
+            // one finishes each tile with the epilogue.
+            float beta = pc == 0 ? g->beta : 1.0f;
+            bool last = pc + kc == g->k, epi = last && (g->bias || g->relu);
+            // B's block is packed as Bᵀ: panels of nr "rows" j over p.
+            ks->pack_b((int)NR, nc, kc, g->b + pc * g->rsb + jc * g->csb, g->csb, g->rsb, s->b);
+            for (int64_t ic = i0; ic < i1; ic += MC) {
+                int64_t mc = i1 - ic < MC ? i1 - ic : MC;
+                ks->pack_a((int)MR, mc, kc, g->a + ic * g->rsa + pc * g->csa, g->rsa, g->csa,
+                           s->a);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    int64_t nb = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = s->b + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t mb = mc - ir < MR ? mc - ir : MR;
+                        const float *ap = s->a + ir * kc;
+                        float *c = g->c + (ic + ir) * g->ldc + jc + jr;
+                        const float *bias = g->bias ? g->bias + jc + jr : NULL;
+                        if (mb == MR && nb == NR) {
+                            ks->ukr(kc, g->alpha, ap, bp, beta, c, g->ldc);
+                            if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
+                            continue;
+                        }
+                        // Edge tile: the kernel fills a full tile on the
+                        // stack; only the part inside C is merged, with the
+                        // same alpha·acc + beta·c the kernel computes.
+                        ks->ukr(kc, g->alpha, ap, bp, 0.0f, tile, NR);
+                        for (int64_t i = 0; i < mb; i++) {
+                            float *ci = c + i * g->ldc;
+                            const float *ti = tile + i * NR;
+                            if (beta == 0.0f)
+                                for (int64_t j = 0; j < nb; j++) ci[j] = ti[j];
+                            else
+                                for (int64_t j = 0; j < nb; j++) ci[j] = ti[j] + beta * ci[j];
+                        }
+                        if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
+                    }
+                }
             }
-            for (; p < pe; p++) {
-                float ap = alpha * ai[p];
-                const float *bp = b + p * ldb;
-                for (int64_t j = 0; j < n; j++) ci[j] += ap * bp[j];
-            }
         }
     }
 }
 
-// C[i,:] += alpha · Σ_p A[p,i] · B[p,:]   (op(A) = Aᵀ, A stored k×m)
-static void gemm_tn(int64_t m, int64_t n, int64_t k, float alpha,
-                    const float *restrict a, int64_t lda, const float *restrict b,
-                    int64_t ldb, float *restrict c, int64_t ldc) {
-    for (int64_t i = 0; i < m; i++) {
-        float *restrict ci = c + i * ldc;
-        int64_t p = 0;
-        for (; p + 4 <= k; p += 4) {
-            float a0 = alpha * a[p * lda + i], a1 = alpha * a[(p + 1) * lda + i];
-            float a2 = alpha * a[(p + 2) * lda + i], a3 = alpha * a[(p + 3) * lda + i];
-            const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-            for (int64_t j = 0; j < n; j++)
-                ci[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j];
+// Last resort when the packing buffers cannot be allocated (soma_sgemm
+// cannot report failure): one dot product per element.
+static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0; j < j1; j++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < g->k; p++)
+                acc += g->a[i * g->rsa + p * g->csa] * g->b[p * g->rsb + j * g->csb];
+            float t = g->alpha * acc, *c = g->c + i * g->ldc + j;
+            *c = g->beta == 0.0f ? t : t + g->beta * *c;
+            epilogue(c, g->ldc, 1, 1, g->bias ? g->bias + j : NULL, g->relu);
         }
-        for (; p < k; p++) {
-            float ap = alpha * a[p * lda + i];
-            const float *bp = b + p * ldb;
-            for (int64_t j = 0; j < n; j++) ci[j] += ap * bp[j];
-        }
+}
+
+static void run_piece(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    if (g->direct) {
+        run_direct(g, i0, i1, j0, j1);
+        return;
+    }
+    pack_space *s = get_space();
+    if (s) run_packed(g, s, i0, i1, j0, j1);
+    else run_naive(g, i0, i1, j0, j1);
+}
+
+static void run_pieces(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const gemm_job *g = arg;
+    for (int64_t part = begin; part < end; part++) {
+        int64_t u0 = g->units * part / g->parts, u1 = g->units * (part + 1) / g->parts;
+        int64_t lo = u0 * g->unit, hi = u1 * g->unit;
+        if (g->split_m) run_piece(g, lo, hi < g->m ? hi : g->m, 0, g->n);
+        else run_piece(g, 0, g->m, lo, hi < g->n ? hi : g->n);
     }
 }
 
-// C[i,j] += alpha · dot(A[i,:], B[j,:])   (op(B) = Bᵀ, B stored n×k)
-static void gemm_nt(int64_t m, int64_t n, int64_t k, float alpha,
-                    const float *restrict a, int64_t lda, const float *restrict b,
-                    int64_t ldb, float *restrict c, int64_t ldc) {
-    for (int64_t i = 0; i < m; i++) {
-        const float *ai = a + i * lda;
-        for (int64_t j = 0; j < n; j++) {
-            const float *bj = b + j * ldb;
-            // Eight partial sums: breaks the add dependency chain and lets the
-            // compiler keep them in one vector register.
-            float s[8] = {0};
-            int64_t p = 0;
-            for (; p + 8 <= k; p += 8)
-                for (int q = 0; q < 8; q++) s[q] += ai[p + q] * bj[p + q];
-            float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-            for (; p < k; p++) t += ai[p] * bj[p];
-            c[i * ldc + j] += alpha * t;
-        }
-    }
+// How many pieces, along which dimension: only from the shape and the thread
+// count, and in whole micro-tiles so every split computes the same bits.
+static void plan_split(gemm_job *g) {
+    const soma_cpu_kernels *ks = g->ks;
+    int threads = soma_pool_threads();
+    double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
+    int64_t mu = g->direct ? ks->direct_mr : ks->mr;
+    int64_t nu = g->direct ? 16 : ks->nr;
+    int64_t munits = (g->m + mu - 1) / mu, nunits = (g->n + nu - 1) / nu;
+    // Prefer splitting rows: each thread then reads only its rows of A and
+    // writes only its rows of C, and shares B through the cache.
+    g->split_m = munits >= threads || munits >= nunits;
+    g->unit = g->split_m ? mu : nu;
+    g->units = g->split_m ? munits : nunits;
+    g->parts = 1;
+    if (threads > 1 && flops >= PARALLEL_MIN_FLOPS)
+        g->parts = g->units < threads ? (int)g->units : threads;
 }
 
-// Both transposed: rare, kept simple.
-static void gemm_tt(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            float t = 0;
-            for (int64_t p = 0; p < k; p++) t += a[p * lda + i] * b[j * ldb + p];
-            c[i * ldc + j] += alpha * t;
-        }
+static bool use_direct(int trans_b, int64_t m, int64_t n, int64_t k) {
+    return !trans_b &&
+           (m <= DIRECT_M_MAX || (double)k * (double)n * sizeof(float) <= DIRECT_B_BYTES);
 }
 
-void soma_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                float alpha, const float *a, int64_t lda, const float *b,
-                int64_t ldb, float beta, float *c, int64_t ldc) {
+soma_gemm_plan soma_sgemm_plan(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
+    (void)trans_a;
+    gemm_job g = {.ks = soma_cpu_kernels_active(), .m = m, .n = n, .k = k};
+    g.direct = use_direct(trans_b, m, n, k);
+    plan_split(&g);
+    return (soma_gemm_plan){.direct = g.direct, .parts = g.parts, .split_m = g.split_m};
+}
+
+void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                         float *c, int64_t ldc, const float *bias, int relu) {
     if (m <= 0 || n <= 0) return;
-    scale_c(m, n, beta, c, ldc);
-    if (k <= 0 || alpha == 0.0f) return;
-    if (!trans_a && !trans_b) gemm_nn(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-    else if (trans_a && !trans_b) gemm_tn(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-    else if (!trans_a && trans_b) gemm_nt(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-    else gemm_tt(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        if (bias || relu) epilogue(c, ldc, m, n, bias, relu);
+        return;
+    }
+    gemm_job g = {
+        .ks = soma_cpu_kernels_active(),
+        .m = m, .n = n, .k = k,
+        .alpha = alpha, .beta = beta,
+        .a = a, .rsa = trans_a ? 1 : lda, .csa = trans_a ? lda : 1,
+        .b = b, .rsb = trans_b ? 1 : ldb, .csb = trans_b ? ldb : 1,
+        .c = c, .ldc = ldc,
+        .bias = bias, .relu = relu != 0,
+    };
+    g.direct = use_direct(trans_b, m, n, k);
+    plan_split(&g);
+    if (g.parts == 1) {
+        run_piece(&g, 0, m, 0, n);
+        return;
+    }
+    soma_parallel_for(NULL, g.parts, run_pieces, &g);
+}
+
+void soma_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                int64_t ldc) {
+    soma_sgemm_bias_act(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
 }

@@ -1,5 +1,6 @@
 // Dense: y = act(x·W + b), W stored (in, units) as Keras does.
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,12 +57,16 @@ static int dense_init(soma_layer *l, uint64_t seed, int layer_index) {
 }
 
 static void dense_forward(soma_layer *l, const float *x, float *y, int64_t batch) {
-    // Bias first, then accumulate x·W on top of it (beta = 1): one pass over
-    // the output. It lands in z when the activation's backward needs it.
+    // x·W with the bias added in the GEMM's epilogue, while the tile is still
+    // in registers or L1; plain relu goes there too. The result lands in z
+    // when the activation's backward needs the pre-activation.
     float *z = l->z ? l->z : y;
-    for (int64_t r = 0; r < batch; r++) memcpy(z + r * l->out, l->b, (size_t)l->out * sizeof(float));
-    soma_sgemm(0, 0, batch, l->out, l->in, 1.0f, x, l->in, l->w, l->out, 1.0f, z, l->out);
-    soma_activation_forward(&l->act, y, z, batch, l->out);
+    // Plain relu: no slope, no cap (NaN = None), no threshold (act.h's p[]).
+    bool fuse_relu = !l->z && l->act.kind == SOMA_ACT_RELU && l->act.p[0] == 0 && isnan(l->act.p[1]) &&
+                     l->act.p[2] == 0;
+    soma_sgemm_bias_act(0, 0, batch, l->out, l->in, 1.0f, x, l->in, l->w, l->out, 0.0f, z, l->out,
+                        l->b, fuse_relu);
+    if (!fuse_relu) soma_activation_forward(&l->act, y, z, batch, l->out);
 }
 
 static void dense_backward(soma_layer *l, const float *x, const float *y, float *dy,

@@ -178,7 +178,11 @@ SOMA_API int soma_model_compile(soma_model *m, const char *optimizer, const char
     // adam in this version, so the optimizer and the loss are required.
     if (!optimizer || !*optimizer) return soma_error_set(SOMA_E_INVALID, "compile: no optimizer given");
     if (!loss || !*loss) return soma_error_set(SOMA_E_INVALID, "compile: no loss given");
-    int rc = soma_optimizer_create(optimizer, &m->optim);
+    // A SOMA_CPU the machine cannot honour is the user's to hear about now,
+    // not a silent fall-back to the portable kernels.
+    int rc = soma_cpu_init();
+    if (rc) return rc;
+    rc = soma_optimizer_create(optimizer, &m->optim);
     if (rc) return rc;
     rc = soma_obj_create(SOMA_KIND_LOSS, loss, &m->loss);
     if (rc) goto fail;

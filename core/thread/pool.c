@@ -1,25 +1,320 @@
-// The worker pool. For now every range runs on the calling thread: the
-// foundation is single-threaded by design and the pinned hwloc pool of the
-// fast-training issue replaces this file. soma_set_num_threads already
-// records the request so hosts can set it today.
+// The worker pool: a plain persistent pthread pool. Workers are created by
+// the first parallel_for that needs them, in the process that runs it:
+// Criterion (and any host) may fork, and a child must never wait on threads
+// that only exist in its parent, so pthread_atfork forgets the workers in the
+// child, which then starts its own on demand. Workers spin briefly between
+// jobs (a training step issues GEMMs microseconds apart) and then sleep on a
+// condition variable. Ranges are claimed, not assigned: a worker the OS has
+// descheduled (a busy CI machine) never makes the caller wait a time slice;
+// the caller runs the unclaimed ranges itself. At exit the workers are
+// stopped and joined so that leak checkers see a clean process.
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "base/base.h"
+#include "cpu/cpu.h"
 #include "thread/pool.h"
 
-static int requested_threads; // 0 = automatic
+#define MAX_THREADS 256
+// Polls of the job counter before a worker (or the waiting caller) sleeps:
+// about 30–150 µs (a pause takes 5–40 ns), longer than the gap between the
+// GEMMs of a training step, far shorter than anything a user would notice as
+// a busy CPU.
+#define SPIN_POLLS 4000
+
+static _Atomic int requested_threads; // 0 = automatic
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work_cv; // workers wait here for a new generation
+    pthread_cond_t done_cv; // the caller waits here for the last range, or
+                            // start_workers for the workers to be ready
+    pthread_t *threads;
+    int nworkers;           // threads besides the caller
+    int wanted;             // workers asked for when they were started
+    int sleepers;           // workers blocked on work_cv (under lock)
+    int ready;              // workers past their start-up (under lock)
+    _Atomic bool stop;      // read by workers that may wake up at any time
+    _Atomic uint64_t gen;   // bumped once per job (and to stop)
+    // Who runs what: job number (low 32 bits of gen) << 32 | next unclaimed
+    // range << 16 | ranges. A successful compare-exchange on it claims a
+    // range of *this* job, so a worker that wakes up late can never run a
+    // range of a job that is already over.
+    _Atomic uint64_t claim;
+    _Atomic int done;       // ranges 1.. finished in this job
+    // The job, written before claim and gen are published; stable while any
+    // of its ranges is unfinished, i.e. for whoever holds a claim.
+    soma_range_fn fn;
+    void *arg;
+    int64_t n;
+} pool = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .work_cv = PTHREAD_COND_INITIALIZER,
+    .done_cv = PTHREAD_COND_INITIALIZER,
+};
+
+// One user of the pool at a time; a second thread runs its ranges inline
+// instead of waiting (models may be used from several threads at once).
+static atomic_flag busy = ATOMIC_FLAG_INIT;
+// Set while this thread runs a range (always, in a worker): a nested
+// parallel_for, e.g. a GEMM called from a plugin's range, runs inline.
+static _Thread_local bool in_range;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+// ---- thread count ----
+
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static int auto_threads = 1;
+
+static void read_env(void) {
+    int n = 0;
+    const char *v = getenv("SOMA_NUM_THREADS");
+    if (v && *v) {
+        char *end;
+        long x = strtol(v, &end, 10);
+        if (*end == '\0' && x > 0)
+            n = x > MAX_THREADS ? MAX_THREADS : (int)x;
+        else
+            soma_log(SOMA_LOG_WARN, "SOMA_NUM_THREADS=%s is not a positive integer; ignored", v);
+    }
+    if (n == 0) {
+        // The affinity mask, not the machine: taskset, cpusets and container
+        // runtimes restrict it, and more threads than CPUs only thrash.
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+        if (n <= 0) {
+            long c = sysconf(_SC_NPROCESSORS_ONLN);
+            n = c > 0 ? (int)c : 1;
+        }
+        if (n > MAX_THREADS) n = MAX_THREADS;
+    }
+    auto_threads = n;
+}
 
 SOMA_API int soma_set_num_threads(int n) {
-    int old = requested_threads;
-    requested_threads = n < 0 ? 0 : n;
-    return old;
+    return atomic_exchange(&requested_threads, n < 0 ? 0 : n > MAX_THREADS ? MAX_THREADS : n);
 }
 
 SOMA_API int soma_get_num_threads(void) { return soma_pool_threads(); }
 
-int soma_pool_threads(void) { return 1; }
+int soma_pool_threads(void) {
+    int r = atomic_load_explicit(&requested_threads, memory_order_relaxed);
+    if (r > 0) return r;
+    pthread_once(&env_once, read_env);
+    return auto_threads;
+}
+
+// ---- workers ----
+
+static void run_range(int64_t n, int parts, int index, soma_range_fn fn, void *arg) {
+    int64_t begin = n * index / parts, end = n * (index + 1) / parts;
+    if (begin < end) fn(arg, begin, end, index);
+}
+
+// Claims and runs ranges of job `job` until none is left; shared by the
+// workers and the caller. The range's index is its thread_index: each index
+// runs on one thread at a time, whichever thread that is.
+static void run_claimed(uint32_t job) {
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(c >> 32) != job) return;
+        int next = (int)((c >> 16) & 0xffff), parts = (int)(c & 0xffff);
+        if (next >= parts) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + (1u << 16),
+                                                   memory_order_acq_rel, memory_order_acquire))
+            continue;
+        run_range(pool.n, parts, next, pool.fn, pool.arg);
+        if (atomic_fetch_add_explicit(&pool.done, 1, memory_order_acq_rel) + 1 == parts - 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done_cv);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    }
+}
+
+typedef struct worker_start {
+    uint64_t gen; // the generation current when the worker was created
+} worker_start;
+
+static void *worker_main(void *p) {
+    worker_start start = *(worker_start *)p;
+    free(p);
+    in_range = true;
+    // Allocate now, while start_workers waits, not at a first use in some
+    // later job (which would allocate in the middle of a training step).
+    soma_cpu_thread_init();
+    pthread_mutex_lock(&pool.lock);
+    pool.ready++;
+    pthread_cond_broadcast(&pool.done_cv);
+    pthread_mutex_unlock(&pool.lock);
+    uint64_t seen = start.gen;
+    for (;;) {
+        uint64_t g = atomic_load_explicit(&pool.gen, memory_order_acquire);
+        for (int i = 0; g == seen && i < SPIN_POLLS; i++) {
+            cpu_relax();
+            g = atomic_load_explicit(&pool.gen, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&pool.lock);
+            pool.sleepers++;
+            while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen)
+                pthread_cond_wait(&pool.work_cv, &pool.lock);
+            pool.sleepers--;
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = g;
+        if (pool.stop) break;
+        run_claimed((uint32_t)g);
+    }
+    return NULL;
+}
+
+static void stop_workers(void) {
+    if (pool.nworkers == 0) return;
+    pthread_mutex_lock(&pool.lock);
+    pool.stop = true;
+    atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.work_cv);
+    pthread_mutex_unlock(&pool.lock);
+    for (int i = 0; i < pool.nworkers; i++) pthread_join(pool.threads[i], NULL);
+    free(pool.threads);
+    pool.threads = NULL;
+    pool.nworkers = 0;
+    pool.wanted = 0;
+    pool.ready = 0;
+    pool.stop = false;
+}
+
+static void atfork_prepare(void) { pthread_mutex_lock(&pool.lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&pool.lock); }
+// The child has none of the parent's workers: forget them (their handles and
+// the condition variables they waited on) and let the child start its own.
+static void atfork_child(void) {
+    free(pool.threads);
+    pool.threads = NULL;
+    pool.nworkers = 0;
+    pool.wanted = 0;
+    pool.ready = 0;
+    pool.sleepers = 0;
+    pool.stop = false;
+    atomic_store(&pool.claim, 0);
+    pthread_cond_init(&pool.work_cv, NULL);
+    pthread_cond_init(&pool.done_cv, NULL);
+    atomic_flag_clear(&busy);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void at_exit(void) { soma_pool_shutdown(); }
+
+static void register_hooks(void) {
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    atexit(at_exit);
+}
+
+// Starts `want` workers; fewer if the system refuses threads (the pool then
+// runs with what it got; ranges of missing workers go to the caller).
+static void start_workers(int want) {
+    static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+    pthread_once(&hooks_once, register_hooks);
+    pool.wanted = want;
+    pool.threads = calloc((size_t)want, sizeof *pool.threads);
+    if (!pool.threads) return;
+    // Workers take no signals: they belong to the host's threads.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    uint64_t gen = atomic_load(&pool.gen);
+    for (int i = 0; i < want; i++) {
+        worker_start *s = malloc(sizeof *s);
+        if (!s) break;
+        *s = (worker_start){.gen = gen};
+        if (pthread_create(&pool.threads[i], NULL, worker_main, s) != 0) {
+            free(s);
+            soma_log(SOMA_LOG_WARN, "thread pool: started %d of %d workers", i, want);
+            break;
+        }
+        pool.nworkers = i + 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_lock(&pool.lock);
+    while (pool.ready < pool.nworkers) pthread_cond_wait(&pool.done_cv, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+}
 
 void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *arg) {
-    (void)ctx;
-    if (n > 0) fn(arg, 0, n, 0);
+    if (n <= 0) return;
+    int parts = soma_pool_threads();
+    if (ctx && ctx->thread_count > 0 && ctx->thread_count < parts) parts = ctx->thread_count;
+    if (parts > n) parts = (int)n;
+    if (parts <= 1 || in_range || atomic_flag_test_and_set_explicit(&busy, memory_order_acquire)) {
+        bool outer = in_range;
+        in_range = true;
+        fn(arg, 0, n, 0);
+        in_range = outer;
+        return;
+    }
+    if (pool.wanted != soma_pool_threads() - 1) {
+        stop_workers();
+        start_workers(soma_pool_threads() - 1);
+    }
+    int helpers = pool.nworkers < parts - 1 ? pool.nworkers : parts - 1;
+    parts = helpers + 1;
+    uint32_t job = 0;
+    if (helpers > 0) {
+        pool.fn = fn;
+        pool.arg = arg;
+        pool.n = n;
+        atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+        // Only the holder of `busy` publishes, so gen + 1 is the new job.
+        uint64_t g = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
+        job = (uint32_t)g;
+        atomic_store_explicit(&pool.claim, (uint64_t)job << 32 | 1u << 16 | (uint64_t)parts,
+                              memory_order_release);
+        pthread_mutex_lock(&pool.lock);
+        atomic_store_explicit(&pool.gen, g, memory_order_release);
+        if (pool.sleepers) pthread_cond_broadcast(&pool.work_cv);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    in_range = true;
+    run_range(n, parts, 0, fn, arg);
+    if (helpers > 0) run_claimed(job); // what the workers have not started yet
+    in_range = false;
+    if (helpers > 0) {
+        for (int i = 0; i < SPIN_POLLS; i++) {
+            if (atomic_load_explicit(&pool.done, memory_order_acquire) == parts - 1) break;
+            cpu_relax();
+        }
+        if (atomic_load_explicit(&pool.done, memory_order_acquire) != parts - 1) {
+            pthread_mutex_lock(&pool.lock);
+            while (atomic_load_explicit(&pool.done, memory_order_acquire) != parts - 1)
+                pthread_cond_wait(&pool.done_cv, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    atomic_flag_clear_explicit(&busy, memory_order_release);
+}
+
+void soma_pool_shutdown(void) {
+    if (in_range) return;
+    // Another thread may be inside a parallel_for (exit() called while a
+    // host thread computes): wait a little, then leave the workers alone.
+    for (int tries = 0; atomic_flag_test_and_set_explicit(&busy, memory_order_acquire); tries++) {
+        if (tries == 10000) return;
+        sched_yield();
+    }
+    stop_workers();
+    atomic_flag_clear_explicit(&busy, memory_order_release);
 }

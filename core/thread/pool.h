@@ -1,13 +1,32 @@
-/* core/thread — the worker pool. Issue 2 runs everything on the calling
- * thread; the pinned hwloc pool of the fast-training issue plugs in here. */
+/* core/thread — the worker pool: persistent pthreads, created lazily by the
+ * first parallel_for that needs them in this process (a fork()ed child starts
+ * with none and makes its own), stopped at exit. Pinning the workers with
+ * hwloc belongs to the fast-training issue. */
 #ifndef SOMA_CORE_POOL_H
 #define SOMA_CORE_POOL_H
 
 #include "soma/plugin.h"
 
-/* Threads compute may use (>= 1). */
+/* Threads compute may use (>= 1): soma_set_num_threads' value, else
+ * SOMA_NUM_THREADS, else the CPUs in this process' affinity mask. */
 int soma_pool_threads(void);
-/* Runs fn over [0, n) in ranges; returns when all are done. */
+
+/* Runs fn over [0, n) split into at most soma_pool_threads() contiguous
+ * ranges of near-equal size; returns when all are done. The calling thread
+ * runs range 0, the workers claim the others, and the caller runs any range
+ * no worker has started once its own is done. thread_index is the range's
+ * index: each index runs on one thread at a time (per-index scratch is safe),
+ * not always the same thread. Runs everything inline (one call, [0, n),
+ * thread_index 0) when n < 2, when one thread is configured, when called
+ * from inside a parallel_for range, or when another thread is using the pool
+ * at that moment. ctx may be NULL; when it is not, ctx->thread_count (if > 0)
+ * caps the number of ranges. The split of [0, n) depends only on n and the
+ * thread count, so callers that need results independent of the thread count
+ * must make each index's work independent of the range it falls in. */
 void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *arg);
+
+/* Stops and joins the workers (the next parallel_for starts them again).
+ * Runs at exit by itself. MUST NOT be called from inside a range. */
+void soma_pool_shutdown(void);
 
 #endif

@@ -1,0 +1,117 @@
+/* core/cpu/gemm_internal.h — the contract between the portable GEMM framework
+ * (gemm.c), the per-ISA kernel files (kernels/<isa>/) and the dispatcher
+ * (dispatch.c). Nothing here is public.
+ *
+ * Layout of packed data (BLIS'):
+ * - A is packed into micro-panels of MR rows: panel q holds rows q·MR ...
+ *   q·MR+MR-1 of the block, column by column (for each p, MR consecutive
+ *   floats). Rows past the end of the matrix are zero.
+ * - B is packed into micro-panels of NR columns: for each p, NR consecutive
+ *   floats. That is the same layout as packing Bᵀ into panels of NR rows, so a
+ *   single pack routine serves both (soma_pack_fn).
+ * Buffers start page-aligned; a B panel starts at a multiple of NR·k floats,
+ * so with NR = 16 (AVX2) every panel is 64-byte aligned for any k.
+ */
+#ifndef SOMA_CORE_GEMM_INTERNAL_H
+#define SOMA_CORE_GEMM_INTERNAL_H
+
+#include <stdint.h>
+
+/* The micro-kernel: the full MR×NR tile
+ *     C ← alpha·(Ap·Bp) + beta·C
+ * where ap is a packed MR×k micro-panel of A, bp a packed k×NR micro-panel of
+ * B (64-byte aligned when NR = 16), c a row-major tile with row stride ldc (columns are
+ * contiguous, c itself may be unaligned). beta == 0 MUST NOT read C. The
+ * product is accumulated in p order from zero, then alpha·acc + beta·c is
+ * computed as a multiply, a multiply and an add (no fused rounding), so every
+ * element gets the same bits whether it sits in a full or an edge tile. */
+typedef void (*soma_sgemm_ukr_fn)(int64_t k, float alpha, const float *ap, const float *bp,
+                                  float beta, float *c, int64_t ldc);
+
+/* Packs rows [0, m) × columns [0, k) of a strided matrix X (element (i, p) at
+ * x[i·rs + p·cs]) into micro-panels of `mr` rows (layout above), zero-filling
+ * the rows of the last panel past m. dst is page-aligned; it may be written up
+ * to SOMA_PACK_SLACK floats past the last panel. */
+typedef void (*soma_pack_fn)(int mr, int64_t m, int64_t k, const float *x, int64_t rs, int64_t cs,
+                             float *dst);
+#define SOMA_PACK_SLACK 64
+
+/* What the direct kernel does with a tile once the product is in registers:
+ * t = alpha·acc (+ beta·c unless beta == 0, which MUST NOT read C), then
+ * + bias[j] when bias is not NULL, then relu (t < 0 ? 0 : t, NaN kept) when
+ * relu is set. Passed by pointer so that none of it has to stay in a
+ * register through the k loop. */
+typedef struct soma_tile_epilogue {
+    float alpha, beta;
+    const float *bias; /* indexed by the call's column j, or NULL */
+    int relu;
+} soma_tile_epilogue;
+
+/* The unpacked ("direct") kernel for small and skinny products: for m ≤ the
+ * table's direct_mr and any n,
+ *     C[0:m, 0:n] ← epilogue(A·B)
+ * reading A in place (element (i, p) at a[i·rsa + p·csa], any strides) and B
+ * in place with contiguous columns (element (p, j) at b[p·ldb + j]). The whole
+ * k range is accumulated at once. Every element is computed the same way
+ * whatever its position, so how the caller splits the rows or columns never
+ * changes a bit of the result. */
+typedef void (*soma_sgemm_direct_fn)(int64_t m, int64_t n, int64_t k, const float *a,
+                                     int64_t rsa, int64_t csa, const float *b, int64_t ldb,
+                                     float *c, int64_t ldc, const soma_tile_epilogue *ep);
+
+/* One kernel set. Built with designated initializers; dispatch.c starts every
+ * set from the generic one, so a slot a set leaves NULL (pack_a, pack_b,
+ * direct) falls back to portable C. mc is a multiple of mr and nc of nr. */
+typedef struct soma_cpu_kernels {
+    const char *name;  /* "generic", "avx2", "neon" (SOMA_CPU values)      */
+    int mr, nr;        /* micro-tile                                       */
+    int mc, kc, nc;    /* cache blocking: A block mc×kc (L2), B kc×nc (L3) */
+    soma_sgemm_ukr_fn ukr;
+    soma_pack_fn pack_a; /* NULL: soma_pack_generic                        */
+    soma_pack_fn pack_b; /* NULL: soma_pack_generic                        */
+    int direct_mr;       /* rows per direct-kernel call                    */
+    soma_sgemm_direct_fn direct; /* NULL: the generic direct kernel        */
+} soma_cpu_kernels;
+
+/* ---- the kernel sets compiled into this build ---- */
+extern const soma_cpu_kernels soma_kernels_generic;
+#if defined(__x86_64__)
+extern const soma_cpu_kernels soma_kernels_avx2;
+#endif
+#if defined(__aarch64__)
+extern const soma_cpu_kernels soma_kernels_neon;
+#endif
+
+/* Portable pieces (kernels/generic/), also the fallbacks of other sets. */
+void soma_pack_generic(int mr, int64_t m, int64_t k, const float *x, int64_t rs, int64_t cs,
+                       float *dst);
+void soma_sgemm_generic_4x8(int64_t k, float alpha, const float *ap, const float *bp, float beta,
+                            float *c, int64_t ldc);
+void soma_sgemm_generic_direct(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                               int64_t csa, const float *b, int64_t ldb, float *c, int64_t ldc,
+                               const soma_tile_epilogue *ep);
+
+/* ---- dispatch.c ----
+ * The active set, chosen once (CPUID + XGETBV / HWCAP, SOMA_CPU override) and
+ * merged with the generic set; never NULL. Changes only via soma_cpu_force. */
+const soma_cpu_kernels *soma_cpu_kernels_active(void);
+/* Every set this build has (generic first), NULL-terminated, unmerged. */
+const soma_cpu_kernels *const *soma_cpu_kernel_sets(void);
+/* Tests only: makes feature detection report that the CPU lacks its tuned
+ * ISA (AVX2/FMA, NEON), as an old CPU or an OS without YMM state would. Takes
+ * effect for choices made after the call (soma_cpu_force, or the first
+ * init). */
+void soma_cpu_test_hide_isa(int hide);
+
+/* ---- gemm.c ----
+ * How soma_sgemm will run a shape with the active set and the current
+ * thread count: on the direct path or the packed one, in how many pieces,
+ * split along M or N. Exposed so tests can check they cover every path. */
+typedef struct soma_gemm_plan {
+    int direct;
+    int parts;
+    int split_m;
+} soma_gemm_plan;
+soma_gemm_plan soma_sgemm_plan(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
+
+#endif
