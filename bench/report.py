@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Turn soma_bench_gemm's Google Benchmark JSON into the comparison table.
+
+usage: report.py RESULTS.json [--info INFO.txt] [--summary OUT.json]
+                 [--plot-dir DIR]
+
+One table per thread count, one row per shape: GFLOP/s and µs per call of
+soma, OpenBLAS, BLIS and oneDNN (medians over the repetitions), soma / best
+comparator, soma / OpenBLAS, the worst coefficient of variation in the row
+the CPU other processes used while the row ran ("busy", from the
+benchmark's "load" lines) and the issue's target for that shape. Standard
+library only.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+LIBS = ["soma", "openblas", "blis", "onednn"]
+COMPARATORS = LIBS[1:]
+TITLES = {"soma": "soma", "openblas": "OpenBLAS", "blis": "BLIS", "onednn": "oneDNN"}
+BUSY = 0.2  # CPUs used by other processes beyond which a row is flagged
+NAME = re.compile(
+    r"^sgemm/(?P<group>[a-z]+):(?P<label>[^/]+)/(?P<op>[NT]{2})/"
+    r"(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)/(?P<lib>[a-z]+)/t(?P<t>\d+)$"
+)
+
+
+def cell_name(sh, lib, threads):
+    return (f"sgemm/{sh['group']}:{sh['label']}/{sh['op']}/"
+            f"{sh['m']}x{sh['n']}x{sh['k']}/{lib}/t{threads}")
+
+
+def load(path):
+    with open(path) as f:
+        doc = json.load(f)
+    # (shape key, lib, threads) -> {"gflops", "us", "cv"}
+    cells = {}
+    shapes = {}  # key -> shape dict, in first-seen order
+    for b in doc.get("benchmarks", []):
+        run = b.get("run_name", b["name"])
+        if run.endswith("/real_time"):
+            run = run[: -len("/real_time")]
+        m = NAME.match(run)
+        if not m:
+            continue
+        kind = b.get("run_type", "iteration")
+        agg = b.get("aggregate_name", "")
+        key = (m["group"], m["label"])
+        shapes.setdefault(key, {
+            "group": m["group"], "label": m["label"], "op": m["op"],
+            "m": int(m["m"]), "n": int(m["n"]), "k": int(m["k"]),
+        })
+        cell = cells.setdefault((key, m["lib"], int(m["t"])), {})
+        if kind == "aggregate" and agg == "cv":
+            # Google Benchmark reports the CV of a time as a fraction.
+            cell["cv"] = float(b.get("real_time", 0.0))
+            continue
+        if kind == "aggregate" and agg != "median":
+            continue
+        if kind == "iteration" and "median" in cell.get("_src", ""):
+            continue  # a median beats a single run
+        scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
+        cell["us"] = float(b["real_time"]) * scale
+        cell["gflops"] = float(b.get("GFLOP/s", 0.0))
+        cell["_src"] = "median" if kind == "aggregate" else "single"
+        cell["_reps"] = int(b.get("repetitions", 1))
+        if b.get("error_occurred"):
+            cell["error"] = b.get("error_message", "error")
+    return doc.get("context", {}), shapes, cells
+
+
+def target(shape, soma, ratio_best, ratio_ob):
+    """The issue's targets: (text of the target, met?) or None."""
+    g, label = shape["group"], shape["label"]
+    if g == "square" and 512 <= shape["m"] <= 2048:
+        return ">=1.0 best", ratio_best is not None and ratio_best >= 1.0
+    if g == "step":
+        b = int(label.split(".")[0][1:])
+        if b == 1 and label.endswith("L1.fwd"):
+            return "<=10us", soma is not None and soma["us"] <= 10.0
+        if 32 <= b <= 256:
+            ok = (ratio_best is not None and ratio_best >= 1.0
+                  and ratio_ob is not None and ratio_ob >= 1.2)
+            return ">=1.2 OB,1.0 best", ok
+    return None
+
+
+def fmt_us(us):
+    if us < 10:
+        return f"{us:.2f}"
+    if us < 100:
+        return f"{us:.1f}"
+    return f"{us:.0f}"
+
+
+def build_rows(shapes, cells, threads, load):
+    rows = []
+    for key, sh in shapes.items():
+        got = {lib: cells.get((key, lib, threads)) for lib in LIBS}
+        got = {lib: c for lib, c in got.items() if c and "gflops" in c}
+        if not got:
+            continue
+        soma = got.get("soma")
+        comps = [got[l]["gflops"] for l in COMPARATORS if l in got]
+        best = max(comps) if comps else None
+        ob = got["openblas"]["gflops"] if "openblas" in got else None
+        rb = soma["gflops"] / best if soma and best else None
+        ro = soma["gflops"] / ob if soma and ob else None
+        cvs = [c["cv"] for c in got.values() if "cv" in c]
+        loads = [load[n] for n in (cell_name(sh, l, threads) for l in got) if n in load]
+        rows.append({
+            "shape": sh, "threads": threads, "libs": got,
+            "best_comparator": max((l for l in COMPARATORS if l in got),
+                                   key=lambda l: got[l]["gflops"], default=None),
+            "soma_over_best": rb, "soma_over_openblas": ro,
+            "max_cv": max(cvs) if cvs else None,
+            "busy": max(loads) if loads else None,
+            "target": target(sh, soma, rb, ro),
+        })
+    return rows
+
+
+def print_table(rows, threads, out, what):
+    libs = [l for l in LIBS if any(l in r["libs"] for r in rows)]
+    head1 = f"{'':17} {'op':2} {'m x n x k':>14} "
+    head2 = f"{'shape':17} {'':2} {'':>14} "
+    for l in libs:
+        head1 += f"| {TITLES[l]:^15} "
+        head2 += f"| {'GF/s':>6} {'us':>8} "
+    head1 += f"| {'soma/':>6} {'soma/':>6} {'cv':>5} {'busy':>4} | target"
+    head2 += f"| {'best':>6} {'OBLAS':>6} {'max':>5} {'CPUs':>4} |"
+    out.write(f"\n== {threads} thread{'s' if threads > 1 else ''} "
+              f"({what}; GF/s on real time, us per call) ==\n")
+    out.write(head1 + "\n" + head2 + "\n" + "-" * len(head1) + "\n")
+    for r in rows:
+        sh = r["shape"]
+        line = (f"{sh['group'] + ':' + sh['label']:17} {sh['op']:2} "
+                f"{str(sh['m']) + 'x' + str(sh['n']) + 'x' + str(sh['k']):>14} ")
+        for l in libs:
+            c = r["libs"].get(l)
+            if c:
+                mark = "*" if l == r["best_comparator"] else " "
+                line += f"| {c['gflops']:6.1f}{mark}{fmt_us(c['us']):>8} "
+            else:
+                line += f"| {'-':>6} {'-':>8} "
+        rb, ro = r["soma_over_best"], r["soma_over_openblas"]
+        line += f"| {rb:6.2f} " if rb is not None else f"| {'-':>6} "
+        line += f"{ro:6.2f} " if ro is not None else f"{'-':>6} "
+        line += f"{100 * r['max_cv']:4.1f}% " if r["max_cv"] is not None else f"{'-':>5} "
+        b = r["busy"]
+        line += f"{b:3.1f}{'!' if b > BUSY else ' '} " if b is not None else f"{'-':>4} "
+        t = r["target"]
+        line += f"| {t[0]} {'ok' if t[1] else 'MISS'}" if t else "|"
+        out.write(line.rstrip() + "\n")
+    met = [r for r in rows if r["target"]]
+    if met:
+        n_ok = sum(1 for r in met if r["target"][1])
+        out.write(f"targets met: {n_ok}/{len(met)}   (* = best comparator)\n")
+    noisy = sum(1 for r in rows if r["busy"] is not None and r["busy"] > BUSY)
+    if noisy:
+        out.write(f"{noisy} row(s) marked ! ran while other processes used > {BUSY} CPU: "
+                  "rerun them when the machine is quiet\n")
+
+
+def write_plot_data(shapes, cells, threads_list, plot_dir):
+    """square.dat / odd.dat: size vs GF/s per lib and thread count; step.dat:
+    one row per training-step GEMM. Columns: x/label, then lib×threads in
+    LIBS order."""
+    cols = [(l, t) for t in threads_list for l in LIBS]
+    header = "# " + " ".join(f"{l}_t{t}" for l, t in cols)
+
+    def val(key, l, t):
+        c = cells.get((key, l, t))
+        return f"{c['gflops']:.3f}" if c and "gflops" in c else "NaN"
+
+    for group in ("square", "odd"):
+        sq = sorted((sh["m"], key) for key, sh in shapes.items() if sh["group"] == group)
+        with open(os.path.join(plot_dir, group + ".dat"), "w") as f:
+            f.write("# n " + header[2:] + "\n")
+            for n, key in sq:
+                f.write(f"{n} " + " ".join(val(key, l, t) for l, t in cols) + "\n")
+    with open(os.path.join(plot_dir, "step.dat"), "w") as f:
+        f.write("# label " + header[2:] + "\n")
+        for key, sh in shapes.items():
+            if sh["group"] == "step":
+                f.write(f"{sh['label']} " + " ".join(val(key, l, t) for l, t in cols) + "\n")
+    with open(os.path.join(plot_dir, "columns.txt"), "w") as f:
+        f.write(" ".join(f"{l}_t{t}" for l, t in cols) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results")
+    ap.add_argument("--info", help="library/self-check lines written by the benchmark")
+    ap.add_argument("--summary", help="write the table's numbers as JSON here")
+    ap.add_argument("--plot-dir", help="write gnuplot data files here")
+    a = ap.parse_args()
+
+    ctx, shapes, cells = load(a.results)
+    if not shapes:
+        sys.exit(f"report.py: no sgemm/... results in {a.results}")
+    out = sys.stdout
+    host = ctx.get("host_name", "?")
+    out.write(f"host {host}: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz, "
+              f"{ctx.get('date', '')}\n")
+    srcs = {c.get("_src") for c in cells.values() if c.get("_src")}
+    what = "medians" if srcs == {"median"} else "single runs" if srcs == {"single"} \
+        else "medians or single runs"
+    reps = max((c.get("_reps", 1) for c in cells.values()), default=1)
+    out.write(f"values: {what} of {reps} repetition{'s' if reps > 1 else ''}\n")
+    info, busy = [], {}
+    if a.info and os.path.exists(a.info):
+        with open(a.info) as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 3 and w[0] == "load":
+                    busy[w[1]] = float(w[2])
+                elif line.strip():
+                    info.append(line.rstrip("\n"))
+        for line in info:
+            out.write(f"  {line}\n")
+    threads_list = sorted({t for (_, _, t) in cells})
+    all_rows = []
+    for t in threads_list:
+        rows = build_rows(shapes, cells, t, busy)
+        all_rows += rows
+        print_table(rows, t, out, what)
+
+    if a.summary:
+        def clean(c):
+            return {k: v for k, v in c.items() if not k.startswith("_")}
+        doc = {
+            "context": ctx, "info": info,
+            "rows": [{
+                "shape": f"{r['shape']['group']}:{r['shape']['label']}",
+                "op": r["shape"]["op"], "m": r["shape"]["m"], "n": r["shape"]["n"],
+                "k": r["shape"]["k"], "threads": r["threads"],
+                "libs": {l: clean(c) for l, c in r["libs"].items()},
+                "best_comparator": r["best_comparator"],
+                "soma_over_best": r["soma_over_best"],
+                "soma_over_openblas": r["soma_over_openblas"],
+                "max_cv": r["max_cv"], "busy_cpus": r["busy"],
+                "target": r["target"][0] if r["target"] else None,
+                "target_met": r["target"][1] if r["target"] else None,
+            } for r in all_rows],
+        }
+        with open(a.summary, "w") as f:
+            json.dump(doc, f, indent=1, allow_nan=False,
+                      default=lambda x: None)
+    if a.plot_dir:
+        write_plot_data(shapes, cells, threads_list, a.plot_dir)
+
+
+if __name__ == "__main__":
+    main()
