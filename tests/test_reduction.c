@@ -99,6 +99,24 @@ Test(reduction, ignore_class_masks_rows) {
     soma_tensor_free(yp);
 }
 
+// Without ignore_class SCCE has no mask, so mean_with_sample_weight divides by
+// the weight as given (Keras: 0.8675005 for this input with sample_weight 2).
+Test(reduction, no_mask_without_ignore_class) {
+    float labels[2] = {0, 1}, probs[4] = {0.7f, 0.3f, 0.4f, 0.6f}, w[1] = {2};
+    soma_tensor *yt = tensor(1, 2, 0, labels), *yp = tensor(2, 2, 2, probs), *sw = tensor(1, 1, 0, w);
+    double v;
+    ASSERT_OK(soma_loss_eval("sparse_categorical_crossentropy", "mean_with_sample_weight", yt, yp, sw, &v,
+                             NULL, NULL));
+    cr_assert_float_eq(v, -log(0.7) - log(0.6), 1e-6);
+    // with ignore_class set (and nothing ignored) Keras masks: divide by the merged weights
+    ASSERT_OK(soma_loss_eval("sparse_categorical_crossentropy(ignore_class=5)", "mean_with_sample_weight", yt,
+                             yp, sw, &v, NULL, NULL));
+    cr_assert_float_eq(v, (-log(0.7) - log(0.6)) / 2, 1e-6);
+    soma_tensor_free(yt);
+    soma_tensor_free(yp);
+    soma_tensor_free(sw);
+}
+
 // fit with ignore_class: unlabeled rows (-1) train nothing and raise no error.
 Test(reduction, fit_with_ignored_labels) {
     enum { N = 64 };

@@ -134,7 +134,12 @@ SOMA_API int soma_loss_eval(const char *spec, const char *reduction, const soma_
             rc = SOMA_E_NOMEM;
             goto done;
         }
-        if ((rc = vt->mask(&loss->inst, &ctx, &yt, &yp, mask))) {
+        rc = vt->mask(&loss->inst, &ctx, &yt, &yp, mask);
+        if (rc == SOMA_NO_MASK) {
+            soma_free(mask);
+            mask = NULL;
+            rc = SOMA_OK;
+        } else if (rc) {
             soma_error_prefix("loss '%s' mask", loss->item->name);
             goto done;
         }

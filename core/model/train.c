@@ -99,8 +99,13 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
     float *mask = NULL;
     if (SOMA_VT_OPTIONAL(lvt, mask)) {
         mask = m->mask_batch;
-        if ((rc = lvt->mask(&m->loss->inst, &ctx, &yt, &yp, mask)))
+        rc = lvt->mask(&m->loss->inst, &ctx, &yt, &yp, mask);
+        if (rc == SOMA_NO_MASK) {
+            mask = NULL;
+            rc = SOMA_OK;
+        } else if (rc) {
             return soma_error_prefix("loss '%s' mask", m->loss->item->name);
+        }
     }
     double wsum = NAN;
     if (sw) {

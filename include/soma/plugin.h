@@ -167,6 +167,10 @@ enum soma_status {
 };
 #endif
 
+/* A loss's mask() returns this (a positive value, not an error) for "no mask
+ * in this call". */
+#define SOMA_NO_MASK 1
+
 /* ---- Tensor views ---------------------------------------------------------
  * A view of float32 data owned by the host. In ABI 1.x every view handed to a
  * plugin is C-contiguous (row-major, no gaps), so element (i, j) of a rank-2
@@ -357,7 +361,10 @@ typedef struct soma_loss_vt {
      * Writes mask[r] = 1 to keep row r, 0 to ignore it. The host then
      * averages over kept rows only (sum_over_batch_size / mean) or uses the
      * mask as a 0/1 weight (other reductions). forward and backward MUST
-     * give 0 for ignored rows. NULL: every row counts. */
+     * give 0 for ignored rows. Returning SOMA_NO_MASK instead (writing
+     * nothing) says this call has no mask at all, which is not the same as an
+     * all-ones mask for mean_with_sample_weight (Keras divides by the weights
+     * as given only without a mask). NULL: never a mask. */
     int (*mask)(const soma_instance *self, const soma_ctx *ctx,
                 const soma_tview *y_true, const soma_tview *y_pred,
                 float *mask);                                    /* optional */

@@ -145,6 +145,7 @@ static int scce_backward(const soma_instance *self, const soma_ctx *ctx,
 static int scce_mask(const soma_instance *self, const soma_ctx *ctx, const soma_tview *yt,
                      const soma_tview *yp, float *mask) {
     (void)ctx;
+    if (!self->params[P_IGNORE_CLASS].is_set) return SOMA_NO_MASK; // as Keras: no mask at all
     int64_t rows = soma_tview_rows(yp);
     for (int64_t r = 0; r < rows; r++) mask[r] = ignored(self, yt->data[r]) ? 0.0f : 1.0f;
     return SOMA_OK;
