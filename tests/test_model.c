@@ -385,3 +385,93 @@ Test(errors, nan_loss_stops_with_epoch_and_step) {
     soma_tensor_free(x);
     soma_tensor_free(y);
 }
+
+// softmax + crossentropy on probabilities is fused into p − y (what Keras on
+// TensorFlow computes through its logits shortcut). Its gradients must equal
+// those of a linear output with the plugin's from_logits path, which is
+// checked against finite differences in test_losses.
+static void grads_after_one_step(const char *act, const char *loss, const float *xs, const float *ys,
+                                 int n, int in, int out, float *dw, float *db) {
+    soma_model *m;
+    int64_t shape[1] = {in};
+    ASSERT_OK(soma_model_create(&m));
+    ASSERT_OK(soma_model_set_seed(m, 5));
+    ASSERT_OK(soma_model_add_input(m, 1, shape));
+    ASSERT_OK(soma_model_add_dense(m, out, act, "random_normal(stddev=2)", NULL));
+    ASSERT_OK(soma_model_compile(m, "sgd(learning_rate=0)", loss, NULL));
+    soma_tensor *x, *y;
+    int64_t xd[2] = {n, in}, yd[2] = {n, out};
+    ASSERT_OK(soma_tensor_create(&x, 2, xd, xs));
+    ASSERT_OK(soma_tensor_create(&y, 2, yd, ys));
+    soma_fit_config fc = soma_fit_defaults();
+    fc.batch_size = n;
+    fc.shuffle = 0;
+    fc.verbose = 0;
+    ASSERT_OK(soma_model_fit(m, x, y, &fc));
+    memcpy(dw, m->layers[0]->dw, (size_t)(in * out) * sizeof(float));
+    memcpy(db, m->layers[0]->db, (size_t)out * sizeof(float));
+    soma_tensor_free(x);
+    soma_tensor_free(y);
+    soma_model_free(m);
+}
+
+Test(model, fused_softmax_crossentropy_equals_the_logits_path) {
+    enum { N = 8, IN = 6, OUT = 4 };
+    float xs[N * IN], ys[N * OUT] = {0};
+    soma_rng r;
+    soma_rng_init(&r, 21, 0);
+    soma_rng_uniform(&r, xs, N * IN, -2, 2);
+    for (int i = 0; i < N; i++) ys[i * OUT + i % OUT] = 1;
+    float dw1[IN * OUT], db1[OUT], dw2[IN * OUT], db2[OUT];
+    grads_after_one_step("softmax", "categorical_crossentropy(label_smoothing=0.1)", xs, ys, N, IN, OUT, dw1, db1);
+    grads_after_one_step("linear", "categorical_crossentropy(from_logits=true, label_smoothing=0.1)", xs, ys, N, IN,
+                         OUT, dw2, db2);
+    for (int i = 0; i < IN * OUT; i++)
+        cr_assert(fabsf(dw1[i] - dw2[i]) <= 1e-5f + 1e-4f * fabsf(dw2[i]), "dw[%d]: %g vs %g", i, dw1[i], dw2[i]);
+    for (int i = 0; i < OUT; i++)
+        cr_assert(fabsf(db1[i] - db2[i]) <= 1e-5f + 1e-4f * fabsf(db2[i]), "db[%d]: %g vs %g", i, db1[i], db2[i]);
+}
+
+// Same seed ⇒ bit-identical weights for 1 and 2 threads: GEMM never splits K
+// and optimizer steps are elementwise, so nothing depends on the split.
+Test(fit, bit_identical_across_thread_counts) {
+    enum { N = 512, IN = 300 };
+    static float xs[N * IN], ys[N];
+    soma_rng r;
+    soma_rng_init(&r, 13, 0);
+    soma_rng_uniform(&r, xs, N * IN, 0, 1);
+    for (int i = 0; i < N; i++) ys[i] = (float)(i % 10);
+    int64_t xd[2] = {N, IN}, yd[1] = {N};
+    soma_tensor *x, *y;
+    ASSERT_OK(soma_tensor_create(&x, 2, xd, xs));
+    ASSERT_OK(soma_tensor_create(&y, 1, yd, ys));
+    float *w[2];
+    int64_t size = 0;
+    for (int t = 0; t < 2; t++) {
+        soma_set_num_threads(t + 1);
+        soma_model *m;
+        ASSERT_OK(soma_model_create(&m));
+        ASSERT_OK(soma_model_set_seed(m, 99));
+        ASSERT_OK(soma_model_add_dense(m, 256, "relu", "he_normal", NULL));
+        ASSERT_OK(soma_model_add_dense(m, 10, "softmax", NULL, NULL));
+        ASSERT_OK(soma_model_compile(m, "adam", "sparse_categorical_crossentropy", NULL));
+        soma_fit_config fc = soma_fit_defaults();
+        fc.epochs = 2;
+        fc.batch_size = 128;
+        fc.verbose = 0;
+        ASSERT_OK(soma_model_fit(m, x, y, &fc));
+        float *k;
+        int64_t rows, cols;
+        ASSERT_OK(soma_model_weights(m, 0, &k, &rows, &cols, NULL));
+        size = rows * cols;
+        w[t] = malloc((size_t)size * sizeof(float));
+        memcpy(w[t], k, (size_t)size * sizeof(float));
+        soma_model_free(m);
+    }
+    soma_set_num_threads(0);
+    cr_assert(memcmp(w[0], w[1], (size_t)size * sizeof(float)) == 0, "1 and 2 threads trained different weights");
+    free(w[0]);
+    free(w[1]);
+    soma_tensor_free(x);
+    soma_tensor_free(y);
+}

@@ -71,7 +71,7 @@ static void dense_forward(soma_layer *l, const float *x, float *y, int64_t batch
 
 static void dense_backward(soma_layer *l, const float *x, const float *y, float *dy,
                            float *dx, int64_t batch) {
-    soma_activation_backward(&l->act, dy, l->z, y, dy, batch, l->out); // dy := dL/dz
+    if (!l->fused_act_grad) soma_activation_backward(&l->act, dy, l->z, y, dy, batch, l->out); // dy := dL/dz
     // dW = xᵀ·dz, db = Σ_rows dz, dx = dz·Wᵀ
     soma_sgemm(1, 0, l->in, l->out, batch, 1.0f, x, l->in, dy, l->out, 0.0f, l->dw, l->out);
     memset(l->db, 0, (size_t)l->out * sizeof(float));

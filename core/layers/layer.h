@@ -41,6 +41,8 @@ struct soma_layer {
     const soma_layer_vt *vt;
     int64_t in, out;          /* features                                */
     soma_activation act;
+    bool fused_act_grad;      /* the loss gives dL/dz directly (softmax +
+                                 crossentropy): backward skips act'      */
     float *z;                 /* pre-activation (batch × out) when the
                                  activation's backward needs it, else NULL;
                                  planned by the model                     */

@@ -169,6 +169,27 @@ int soma_model_build(soma_model *m, int64_t in_features) {
     return SOMA_OK;
 }
 
+// Softmax output layer feeding a crossentropy on probabilities: fuse the two
+// gradients (see model.h). Only for the built-in losses whose formula the core
+// knows; a custom loss keeps its own backward.
+static void detect_softmax_ce(soma_model *m) {
+    soma_layer *last = m->layers[m->n_layers - 1];
+    const char *name = m->loss->item->name;
+    bool sparse = strcmp(name, "sparse_categorical_crossentropy") == 0;
+    bool dense = strcmp(name, "categorical_crossentropy") == 0;
+    double from_logits = 1, axis = 0, ls = 0;
+    m->fuse_softmax_ce = false;
+    last->fused_act_grad = false;
+    if (last->act.kind != SOMA_ACT_SOFTMAX || (!sparse && !dense)) return;
+    if (!soma_obj_param(m->loss, "from_logits", &from_logits) || from_logits != 0) return;
+    if (soma_obj_param(m->loss, "axis", &axis) && axis != -1) return;
+    if (dense) soma_obj_param(m->loss, "label_smoothing", &ls);
+    m->fuse_softmax_ce = true;
+    m->ce_sparse = sparse;
+    m->ce_smoothing = ls;
+    last->fused_act_grad = true;
+}
+
 SOMA_API int soma_model_compile(soma_model *m, const char *optimizer, const char *loss,
                                 const char *metrics) {
     if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
@@ -207,6 +228,7 @@ SOMA_API int soma_model_compile(soma_model *m, const char *optimizer, const char
             p = q;
         }
     }
+    detect_softmax_ce(m);
     m->compiled = true;
     // With a known input shape the model is built now, as Keras builds it.
     if (!m->built && m->in_features > 0) rc = soma_model_build(m, m->in_features);

@@ -99,6 +99,11 @@ struct soma_model {
 
     soma_optimizer *optim;
     soma_obj *loss;
+    /* softmax output + (sparse) categorical crossentropy on probabilities:
+     * the gradient w.r.t. the logits is p − y, computed in one stable step
+     * (what Keras on TensorFlow does through its logits shortcut). */
+    bool fuse_softmax_ce, ce_sparse;
+    double ce_smoothing;
     soma_reduction reduction;
     soma_metric metrics[SOMA_MAX_METRICS];
     int n_metrics;

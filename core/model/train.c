@@ -69,6 +69,34 @@ static void add_logs(const soma_model *m, const batch_stats *s, soma_logs *logs,
     }
 }
 
+// dL/dlogits of softmax + crossentropy in one stable step: d_values[r]·(p·Σy − y)
+// per row (Σy = 1 for one-hot or sparse labels), y label-smoothed for CCE as
+// Keras does (y(1−ls) + ls/C). Masked rows get 0. The forward pass already
+// validated the labels.
+static void softmax_ce_grad(const soma_model *m, const soma_tview *yt, const float *p, const float *dv,
+                            const float *mask, float *dz, int64_t rows, int64_t classes) {
+    float ls = (float)m->ce_smoothing, off = ls / (float)classes;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *pr = p + r * classes;
+        float *g = dz + r * classes;
+        float d = dv[r];
+        if ((mask && mask[r] == 0) || d == 0) {
+            memset(g, 0, (size_t)classes * sizeof(float));
+            continue;
+        }
+        if (m->ce_sparse) {
+            int64_t k = (int64_t)yt->data[r];
+            for (int64_t c = 0; c < classes; c++) g[c] = d * pr[c];
+            g[k] -= d;
+        } else {
+            const float *y = yt->data + r * classes;
+            float sum = 0;
+            for (int64_t c = 0; c < classes; c++) sum += y[c] * (1 - ls) + off;
+            for (int64_t c = 0; c < classes; c++) g[c] = d * (pr[c] * sum - (y[c] * (1 - ls) + off));
+        }
+    }
+}
+
 // One batch: gather rows idx[0..b), forward, loss, and when training backward
 // and one optimizer step.
 static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
@@ -123,8 +151,12 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
             return rc;
     if (!train) return SOMA_OK;
     float *dout = m->dacts[m->n_layers - 1];
-    rc = lvt->backward(&m->loss->inst, &ctx, &yt, &yp, m->d_values, dout);
-    if (rc) return soma_error_prefix("loss '%s' backward", m->loss->item->name);
+    if (m->fuse_softmax_ce) {
+        softmax_ce_grad(m, &yt, out, m->d_values, mask, dout, b, classes);
+    } else {
+        rc = lvt->backward(&m->loss->inst, &ctx, &yt, &yp, m->d_values, dout);
+        if (rc) return soma_error_prefix("loss '%s' backward", m->loss->item->name);
+    }
     double t3 = soma_now();
     for (int i = m->n_layers - 1; i >= 0; i--) {
         soma_layer *l = m->layers[i];
