@@ -35,6 +35,7 @@ static const char usage_main[] =
     "  activation  apply an activation (and its derivative) to a JSON array\n"
     "  init      run an initializer on a shape: the tensor, or its statistics\n"
     "  optimize  apply optimizer steps to a JSON parameter, one per --grad\n"
+    "  topology  show the CPUs hwloc sees, the thread count and the binding plan\n"
     "\n"
     "options:\n"
     "  --help      show this help (soma <command> --help for a command)\n"
@@ -999,6 +1000,29 @@ done:
 }
 
 // ---------------------------------------------------------------------------
+// soma topology: what hwloc sees and how soma will use it (no options but --help).
+static int cmd_topology(int argc, char **argv) {
+    if (argc > 0 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        puts("usage: soma topology\n\n"
+             "Prints the packages, cores, PUs and caches hwloc sees of the CPUs this\n"
+             "process may use, its affinity mask and cgroup CPU quota, the thread count\n"
+             "and the rule that chose it, whether workers are pinned, and the binding plan.\n"
+             "Honours SOMA_NUM_THREADS and SOMA_PIN like every other command.");
+        return 0;
+    }
+    if (argc > 0) return usage_error(usage_main, "topology: unexpected argument '%s'", argv[0]);
+    int n = soma_topology_describe(NULL, 0);
+    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!text || soma_topology_describe(text, (size_t)n + 1) < 0) {
+        free(text);
+        fprintf(stderr, "soma: %s\n", n < 0 ? soma_last_error() : "out of memory");
+        return EXIT_LIB;
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return usage_error(usage_main, "missing command");
     const char *cmd = argv[1];
@@ -1018,6 +1042,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "activation")) return cmd_activation(argc - 2, argv + 2);
     if (!strcmp(cmd, "init")) return cmd_init(argc - 2, argv + 2);
     if (!strcmp(cmd, "optimize")) return cmd_optimize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "topology")) return cmd_topology(argc - 2, argv + 2);
     if (cmd[0] == '-') return usage_error(usage_main, "unknown option '%s'", cmd);
     return usage_error(usage_main, "unknown command '%s'", cmd);
 }

@@ -7,20 +7,27 @@
 // condition variable. Ranges are claimed, not assigned: a worker the OS has
 // descheduled (a busy CI machine) never makes the caller wait a time slice;
 // the caller runs the unclaimed ranges itself. At exit the workers are
-// stopped and joined so that leak checkers see a clean process.
+// stopped and joined so that leak checkers see a clean process. Each worker
+// binds itself to its core before it allocates anything, so its GEMM packing
+// buffers are first touched on its own NUMA node; a binding the system
+// refuses costs a warning, never a computation.
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/base.h"
 #include "cpu/cpu.h"
 #include "thread/pool.h"
+#include "thread/topology.h"
 
-#define MAX_THREADS 256
+#define MAX_THREADS SOMA_POOL_MAX_THREADS
 // Polls of the job counter before a worker (or the waiting caller) sleeps:
 // about 30–150 µs (a pause takes 5–40 ns), longer than the gap between the
 // GEMMs of a training step, far shorter than anything a user would notice as
@@ -39,6 +46,8 @@ static struct {
     int wanted;             // workers asked for when they were started
     int sleepers;           // workers blocked on work_cv (under lock)
     int ready;              // workers past their start-up (under lock)
+    int pinned;             // of those, bound to their CPU set (under lock)
+    int pin_errno;          // why the last binding failed (under lock)
     _Atomic bool stop;      // read by workers that may wake up at any time
     _Atomic uint64_t gen;   // bumped once per job (and to stop)
     // Who runs what: job number (low 32 bits of gen) << 32 | next unclaimed
@@ -75,8 +84,11 @@ static inline void cpu_relax(void) {
 
 // ---- thread count ----
 
+// Read once per process (a forked child keeps its parent's answer): the
+// environment, else the machine, which is loaded through hwloc only then.
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static int auto_threads = 1;
+static char auto_why[256] = "";
 
 static void read_env(void) {
     int n = 0;
@@ -84,27 +96,35 @@ static void read_env(void) {
     if (v && *v) {
         char *end;
         long x = strtol(v, &end, 10);
-        if (*end == '\0' && x > 0)
+        if (*end == '\0' && x > 0) {
             n = x > MAX_THREADS ? MAX_THREADS : (int)x;
-        else
+            if (x > MAX_THREADS)
+                snprintf(auto_why, sizeof auto_why, "SOMA_NUM_THREADS=%s, at most %d", v,
+                         MAX_THREADS);
+            else
+                snprintf(auto_why, sizeof auto_why, "SOMA_NUM_THREADS=%s", v);
+        } else {
             soma_log(SOMA_LOG_WARN, "SOMA_NUM_THREADS=%s is not a positive integer; ignored", v);
+        }
     }
     if (n == 0) {
-        // The affinity mask, not the machine: taskset, cpusets and container
-        // runtimes restrict it, and more threads than CPUs only thrash.
-        cpu_set_t set;
-        if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-        if (n <= 0) {
-            long c = sysconf(_SC_NPROCESSORS_ONLN);
-            n = c > 0 ? (int)c : 1;
-        }
-        if (n > MAX_THREADS) n = MAX_THREADS;
+        // The CPUs the process may use, not the machine: taskset, cpusets
+        // and container runtimes restrict them, and more threads than CPUs
+        // only thrash.
+        char why[200];
+        n = soma_topology_auto_threads(why, sizeof why);
+        snprintf(auto_why, sizeof auto_why, "%s%s", why,
+                 v && *v ? "; SOMA_NUM_THREADS ignored" : "");
     }
     auto_threads = n;
 }
 
 SOMA_API int soma_set_num_threads(int n) {
-    return atomic_exchange(&requested_threads, n < 0 ? 0 : n > MAX_THREADS ? MAX_THREADS : n);
+    int old = atomic_exchange(&requested_threads, n < 0 ? 0 : n > MAX_THREADS ? MAX_THREADS : n);
+    // Single-thread mode means no threads at all, also after a larger pool
+    // ran: an embedding host that asks for one thread gets its process back.
+    if (soma_pool_threads() == 1) soma_pool_shutdown();
+    return old;
 }
 
 SOMA_API int soma_get_num_threads(void) { return soma_pool_threads(); }
@@ -113,6 +133,17 @@ int soma_pool_threads(void) {
     int r = atomic_load_explicit(&requested_threads, memory_order_relaxed);
     if (r > 0) return r;
     pthread_once(&env_once, read_env);
+    return auto_threads;
+}
+
+int soma_pool_threads_why(char *why, size_t len) {
+    int r = atomic_load_explicit(&requested_threads, memory_order_relaxed);
+    if (r > 0) {
+        if (len) snprintf(why, len, "soma_set_num_threads(%d)", r);
+        return r;
+    }
+    pthread_once(&env_once, read_env);
+    if (len) snprintf(why, len, "%s", auto_why);
     return auto_threads;
 }
 
@@ -146,17 +177,26 @@ static void run_claimed(uint32_t job) {
 }
 
 typedef struct worker_start {
-    uint64_t gen; // the generation current when the worker was created
+    uint64_t gen;                // the generation current when the worker was created
+    struct hwloc_bitmap_s *cpus; // where to bind this worker; NULL: unbound
 } worker_start;
 
 static void *worker_main(void *p) {
     worker_start start = *(worker_start *)p;
     free(p);
     in_range = true;
+    bool bound = false;
+    int bind_errno = 0;
+    if (start.cpus) {
+        bound = soma_topology_bind_self(start.cpus) == 0;
+        if (!bound) bind_errno = errno ? errno : EINVAL;
+    }
     // Allocate now, while start_workers waits, not at a first use in some
     // later job (which would allocate in the middle of a training step).
     soma_cpu_thread_init();
     pthread_mutex_lock(&pool.lock);
+    if (bound) pool.pinned++;
+    if (bind_errno) pool.pin_errno = bind_errno;
     pool.ready++;
     pthread_cond_broadcast(&pool.done_cv);
     pthread_mutex_unlock(&pool.lock);
@@ -195,6 +235,8 @@ static void stop_workers(void) {
     pool.nworkers = 0;
     pool.wanted = 0;
     pool.ready = 0;
+    pool.pinned = 0;
+    pool.pin_errno = 0;
     pool.stop = false;
 }
 
@@ -208,6 +250,8 @@ static void atfork_child(void) {
     pool.nworkers = 0;
     pool.wanted = 0;
     pool.ready = 0;
+    pool.pinned = 0;
+    pool.pin_errno = 0;
     pool.sleepers = 0;
     pool.stop = false;
     atomic_store(&pool.claim, 0);
@@ -237,11 +281,16 @@ static void start_workers(int want) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     uint64_t gen = atomic_load(&pool.gen);
+    // Plan (and load the topology) before any worker exists: hwloc takes the
+    // process' binding from all its threads, which must be the host's alone.
+    bool pin = soma_topology_pinning(want + 1, NULL, 0);
     for (int i = 0; i < want; i++) {
         worker_start *s = malloc(sizeof *s);
         if (!s) break;
-        *s = (worker_start){.gen = gen};
+        *s = (worker_start){.gen = gen,
+                            .cpus = pin ? soma_topology_worker_cpuset(i + 1, want + 1) : NULL};
         if (pthread_create(&pool.threads[i], NULL, worker_main, s) != 0) {
+            soma_topology_cpuset_free(s->cpus);
             free(s);
             soma_log(SOMA_LOG_WARN, "thread pool: started %d of %d workers", i, want);
             break;
@@ -251,7 +300,14 @@ static void start_workers(int want) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_mutex_lock(&pool.lock);
     while (pool.ready < pool.nworkers) pthread_cond_wait(&pool.done_cv, &pool.lock);
+    int pinned = pool.pinned, pin_errno = pool.pin_errno;
     pthread_mutex_unlock(&pool.lock);
+    soma_log(SOMA_LOG_DEBUG, "thread pool: %d workers started, %d pinned", pool.nworkers, pinned);
+    if (pin && pinned < pool.nworkers)
+        soma_log(SOMA_LOG_WARN,
+                 "thread pool: %d of %d workers could not be pinned (%s); they run unpinned",
+                 pool.nworkers - pinned, pool.nworkers,
+                 pin_errno ? strerror(pin_errno) : "no CPU set");
 }
 
 void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *arg) {

@@ -1,15 +1,24 @@
 /* core/thread — the worker pool: persistent pthreads, created lazily by the
  * first parallel_for that needs them in this process (a fork()ed child starts
- * with none and makes its own), stopped at exit. Pinning the workers with
- * hwloc belongs to the fast-training issue. */
+ * with none and makes its own), stopped at exit. Each worker binds itself to
+ * its core (topology.h has the plan; SOMA_PIN=0 turns it off); the calling
+ * thread is the host's and is never bound. One thread configured: no worker
+ * is ever started (and any running are stopped). */
 #ifndef SOMA_CORE_POOL_H
 #define SOMA_CORE_POOL_H
 
 #include "soma/plugin.h"
 
+#include <stddef.h>
+
+#define SOMA_POOL_MAX_THREADS 256
+
 /* Threads compute may use (>= 1): soma_set_num_threads' value, else
- * SOMA_NUM_THREADS, else the CPUs in this process' affinity mask. */
+ * SOMA_NUM_THREADS, else one per core this process may use (its affinity
+ * mask), capped by its cgroup CPU quota (soma_topology_auto_threads). */
 int soma_pool_threads(void);
+/* The same, and which of those rules decided, in words, into why. */
+int soma_pool_threads_why(char *why, size_t len);
 
 /* Runs fn over [0, n) split into at most soma_pool_threads() contiguous
  * ranges of near-equal size; returns when all are done. The calling thread

@@ -72,10 +72,20 @@ typedef void (*soma_log_fn)(int level, const char *message, void *user);
 SOMA_API void soma_set_log(soma_log_fn fn, void *user, int min_level);
 
 /* ---- Library-wide settings ------------------------------------------------- */
-/* Worker threads for compute (0 = automatic: SOMA_NUM_THREADS, else the CPUs
- * this process may use). Returns the previous value. */
+/* Worker threads for compute (0 = automatic: SOMA_NUM_THREADS, else one per
+ * core this process may use: its affinity mask, capped by its cgroup CPU
+ * quota). 1 runs everything on the calling thread and starts no thread (and
+ * stops any running). Workers are pinned one per core unless SOMA_PIN=0; the
+ * calling thread is never bound. Returns the previous value. */
 SOMA_API int soma_set_num_threads(int n);
 SOMA_API int soma_get_num_threads(void);
+/* What `soma topology` prints: the packages, cores, PUs and caches hwloc sees
+ * of the CPUs this process may use, its affinity mask and cgroup CPU quota,
+ * the thread count and the rule that chose it, whether workers are pinned
+ * and where each would go. Like snprintf: writes at most len bytes (always
+ * NUL-terminated when len > 0) and returns the length of the whole text;
+ * SOMA_E_INVALID when buf is NULL and len > 0. */
+SOMA_API int soma_topology_describe(char *buf, size_t len);
 
 /* ---- Plugins ----------------------------------------------------------------
  * Search order: files or directories given to soma_plugin_load, then the

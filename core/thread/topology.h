@@ -1,0 +1,49 @@
+/* core/thread/topology — what hwloc sees of this machine, restricted to the
+ * CPUs this process may use, and how the worker pool is sized and pinned on
+ * it. The topology is loaded once, lazily, by the first call that needs it
+ * (never by a pool whose size and pinning are given: soma_set_num_threads(1)
+ * or SOMA_NUM_THREADS with SOMA_PIN=0 never touch hwloc). */
+#ifndef SOMA_CORE_TOPOLOGY_H
+#define SOMA_CORE_TOPOLOGY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hwloc_bitmap_s; /* hwloc_cpuset_t, kept out of the pool's includes */
+
+/* The automatic thread count: one per core in the process' CPU binding
+ * (hwloc, loaded with IS_THISSYSTEM | RESTRICT_TO_CPUBINDING), capped by the
+ * cgroup CPU quota rounded up; without hwloc, the CPUs of the affinity
+ * mask, capped the same way. >= 1. Writes the rule that decided into why. */
+int soma_topology_auto_threads(char *why, size_t len);
+
+/* The tightest CPU limit of this process' cgroup and its ancestors, cgroup v2
+ * (cpu.max) or v1 (cpu.cfs_quota_us / cpu.cfs_period_us). root prefixes every
+ * path read ("" for this system; tests pass a directory holding a fake
+ * proc/self/cgroup and sys/fs/cgroup). Returns 1 with *quota_us, *period_us
+ * when a limit applies, 0 when none does (or nothing can be read). */
+int soma_cgroup_cpu_quota(const char *root, int64_t *quota_us, int64_t *period_us);
+
+/* Threads a quota allows: quota/period rounded up, at least 1. */
+int soma_cgroup_quota_threads(int64_t quota_us, int64_t period_us);
+
+/* Whether a pool of `threads` threads (the caller and threads - 1 workers)
+ * pins its workers: SOMA_PIN is not 0, hwloc loaded, the system binds
+ * threads, and there are no more threads than PUs. Writes why (not) into
+ * why (may be NULL). */
+bool soma_topology_pinning(int threads, char *why, size_t len);
+
+/* The CPU set worker `worker` (1 .. threads - 1) of a `threads`-thread pool
+ * is bound to: the worker'th core while there are no more threads than
+ * cores (core 0 is left to the caller, which is never bound), else the
+ * worker'th PU taken one per core first, then the cores' second PUs, and so
+ * on. A copy for soma_topology_bind_self; NULL when not pinning. */
+struct hwloc_bitmap_s *soma_topology_worker_cpuset(int worker, int threads);
+
+/* Binds the calling thread to set and frees set. 0, or -1 when the system
+ * refused (errno kept). set NULL: nothing, 0. */
+int soma_topology_bind_self(struct hwloc_bitmap_s *set);
+void soma_topology_cpuset_free(struct hwloc_bitmap_s *set);
+
+#endif
