@@ -6,14 +6,33 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/base.h"
 #include "cpu/cpu.h"
 #include "cpu/gemm_internal.h"
 
+// libgcc's __builtin_cpu_supports checks the OS state (XCR0) as well.
+static int has_avx2(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static int has_avx512(void) {
+#if defined(__x86_64__)
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
+#endif
+}
+
 static const char *native_set(void) {
 #if defined(__x86_64__)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2" : "generic";
+    return has_avx512() ? "avx512" : has_avx2() ? "avx2" : "generic";
 #elif defined(__aarch64__)
     return "neon";
 #else
@@ -96,7 +115,7 @@ Test(dispatch, soma_cpu_native_any_case) {
 
 Test(dispatch, bogus_name_is_an_error) {
     expect_error("bogus", SOMA_E_INVALID,
-                 "SOMA_CPU=bogus is not a kernel set (one of: generic, avx2, neon)");
+                 "SOMA_CPU=bogus is not a kernel set (one of: generic, avx2, avx512, neon)");
 }
 
 Test(dispatch, set_of_another_architecture_is_an_error) {
@@ -106,6 +125,18 @@ Test(dispatch, set_of_another_architecture_is_an_error) {
 #elif defined(__aarch64__)
     expect_error("avx2", SOMA_E_UNSUPPORTED,
                  "SOMA_CPU=avx2 requested but this build has no AVX2 kernels (built for aarch64)");
+#else
+    cr_skip_test("no tuned kernel set on this architecture");
+#endif
+}
+
+Test(dispatch, avx512_of_another_architecture_is_an_error) {
+#if defined(__x86_64__)
+    cr_skip_test("x86-64 builds have the AVX-512 kernels");
+#elif defined(__aarch64__)
+    expect_error("avx512", SOMA_E_UNSUPPORTED,
+                 "SOMA_CPU=avx512 requested but this build has no AVX-512 kernels (built for "
+                 "aarch64)");
 #else
     cr_skip_test("no tuned kernel set on this architecture");
 #endif
@@ -121,6 +152,77 @@ Test(dispatch, set_the_cpu_lacks_is_an_error) {
 #else
     cr_skip_test("no tuned kernel set on this architecture");
 #endif
+}
+
+// Hiding every tuned ISA hides AVX-512 as well.
+Test(dispatch, cpu_without_any_tuned_isa_lacks_avx512) {
+    soma_cpu_test_hide_isa(1);
+#if defined(__x86_64__)
+    expect_error("avx512", SOMA_E_UNSUPPORTED,
+                 "SOMA_CPU=avx512 requested but this CPU lacks AVX-512");
+#else
+    cr_skip_test("AVX-512 is an x86-64 kernel set");
+#endif
+}
+
+// An AVX2-only CPU (or an OS without the opmask/ZMM state), simulated: the
+// automatic choice is avx2, SOMA_CPU=avx2 works and SOMA_CPU=avx512 is the
+// error.
+Test(dispatch, cpu_with_avx2_but_not_avx512) {
+#if defined(__x86_64__)
+    if (!has_avx2()) cr_skip_test("this CPU has no AVX2");
+    soma_cpu_test_hide_isa(2);
+    unsetenv("SOMA_CPU");
+    cr_assert_eq(soma_cpu_init(), SOMA_OK, "%s", soma_last_error());
+    cr_assert_str_eq(soma_cpu_name(), "avx2");
+    assert_gemm_works();
+    cr_assert_eq(soma_cpu_force("avx512"), SOMA_E_UNSUPPORTED);
+    cr_assert(strstr(soma_last_error(), "SOMA_CPU=avx512 requested but this CPU lacks AVX-512"),
+              "%s", soma_last_error());
+    cr_assert_str_eq(soma_cpu_name(), "avx2", "a refused force changes nothing");
+    cr_assert_eq(soma_cpu_force("avx2"), SOMA_OK);
+    cr_assert_eq(soma_cpu_force(NULL), SOMA_OK);
+    cr_assert_str_eq(soma_cpu_name(), "avx2");
+    assert_gemm_works();
+#else
+    cr_skip_test("AVX-512 is an x86-64 kernel set");
+#endif
+}
+
+Test(dispatch, avx512_without_os_state_is_an_error) {
+#if defined(__x86_64__)
+    soma_cpu_test_hide_isa(2);
+    expect_error("avx512", SOMA_E_UNSUPPORTED,
+                 "SOMA_CPU=avx512 requested but this CPU lacks AVX-512 (F, VL, DQ, BW with the OS "
+                 "saving ZMM state)");
+#else
+    cr_skip_test("AVX-512 is an x86-64 kernel set");
+#endif
+}
+
+// Every set this machine runs can be forced by name, in any case, and then
+// computes exactly.
+Test(dispatch, each_supported_set_can_be_forced) {
+    unsetenv("SOMA_CPU");
+    static const char *const names[] = {"generic", "avx2", "AVX512", "avx512", "neon"};
+    const int have[] = {1, has_avx2(), has_avx512(), has_avx512(),
+#if defined(__aarch64__)
+                        1
+#else
+                        0
+#endif
+    };
+    for (int i = 0; i < 5; i++) {
+        int rc = soma_cpu_force(names[i]);
+        if (!have[i]) {
+            cr_assert_eq(rc, SOMA_E_UNSUPPORTED, "%s -> %d", names[i], rc);
+            continue;
+        }
+        cr_assert_eq(rc, SOMA_OK, "%s: %s", names[i], soma_last_error());
+        cr_assert(strcasecmp(soma_cpu_name(), names[i]) == 0, "%s: active %s", names[i],
+                  soma_cpu_name());
+        assert_gemm_works();
+    }
 }
 
 Test(dispatch, cpu_without_the_isa_gets_generic) {
@@ -158,14 +260,16 @@ Test(dispatch, kernel_tables_are_consistent) {
     for (; sets[n]; n++) {
         const soma_cpu_kernels *s = sets[n];
         cr_assert(s->ukr, "%s: no micro-kernel", s->name);
-        cr_assert(s->mr > 0 && s->nr > 0 && s->mr * s->nr <= 128, "%s: tile %dx%d", s->name, s->mr,
-                  s->nr);
+        cr_assert(s->mr > 0 && s->nr > 0 && s->mr * s->nr <= SOMA_GEMM_MAX_TILE, "%s: tile %dx%d",
+                  s->name, s->mr, s->nr);
         cr_assert_eq(s->mc % s->mr, 0, "%s: mc %% mr", s->name);
         cr_assert_eq(s->nc % s->nr, 0, "%s: nc %% nr", s->name);
         cr_assert(s->kc > 0);
         for (int j = 0; j < n; j++) cr_assert_str_neq(sets[j]->name, s->name);
     }
-#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(__x86_64__)
+    cr_assert_eq(n, 3, "generic, avx2 and avx512");
+#elif defined(__aarch64__)
     cr_assert_eq(n, 2, "generic and the architecture's own set");
 #endif
     const soma_cpu_kernels *a = soma_cpu_kernels_active();

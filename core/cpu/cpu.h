@@ -25,13 +25,13 @@ void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
                          const float *bias, int relu);
 
 /* CPU kernel sets (dispatch.c). One is chosen per process, at the first GEMM
- * or soma_cpu_init: the best the CPU and the OS support (AVX2+FMA with the
- * XGETBV check on x86-64, NEON on aarch64, else generic), or the one
- * SOMA_CPU=generic|avx2|neon names. soma_cpu_init returns SOMA_OK, or
- * SOMA_E_UNSUPPORTED ("SOMA_CPU=avx2 requested but this CPU lacks AVX2/FMA")
- * or SOMA_E_INVALID (a name that is no kernel set) when SOMA_CPU cannot be
- * honoured; soma_sgemm cannot fail, so it then runs the generic kernels after
- * logging the error once. */
+ * or soma_cpu_init: the best the CPU and the OS support (on x86-64 AVX-512
+ * F/VL/DQ/BW, else AVX2+FMA, each with the XGETBV check; NEON on aarch64;
+ * else generic), or the one SOMA_CPU=generic|avx2|avx512|neon names.
+ * soma_cpu_init returns SOMA_OK, or SOMA_E_UNSUPPORTED ("SOMA_CPU=avx2
+ * requested but this CPU lacks AVX2/FMA") or SOMA_E_INVALID (a name that is
+ * no kernel set) when SOMA_CPU cannot be honoured; soma_sgemm cannot fail, so
+ * it then runs the generic kernels after logging the error once. */
 int soma_cpu_init(void);
 const char *soma_cpu_name(void);
 /* Switches the active set (tests, benchmarks). NULL or "" goes back to the

@@ -25,6 +25,7 @@ static const soma_cpu_kernels *const kernel_sets[] = {
     &soma_kernels_generic,
 #if defined(__x86_64__)
     &soma_kernels_avx2,
+    &soma_kernels_avx512,
 #endif
 #if defined(__aarch64__)
     &soma_kernels_neon,
@@ -34,15 +35,15 @@ static const soma_cpu_kernels *const kernel_sets[] = {
 
 // Every name SOMA_CPU may hold, whatever this build has, so that asking for
 // NEON on x86 is "this build lacks it", not "unknown name".
-static const char *const known_names[] = {"generic", "avx2", "neon"};
+static const char *const known_names[] = {"generic", "avx2", "avx512", "neon"};
 
 const soma_cpu_kernels *const *soma_cpu_kernel_sets(void) { return kernel_sets; }
 
 // ---- feature detection ----
 
-static _Atomic int hide_isa; // soma_cpu_test_hide_isa
+static _Atomic int hide_isa; // soma_cpu_test_hide_isa: 0, 1 (every tuned ISA) or 2 (AVX-512)
 
-void soma_cpu_test_hide_isa(int hide) { atomic_store(&hide_isa, hide != 0); }
+void soma_cpu_test_hide_isa(int hide) { atomic_store(&hide_isa, hide < 0 || hide > 2 ? 1 : hide); }
 
 #if defined(__x86_64__)
 // AVX2 and FMA must be reported by CPUID *and* enabled by the OS: XCR0 bits 1
@@ -50,7 +51,7 @@ void soma_cpu_test_hide_isa(int hide) { atomic_store(&hide_isa, hide != 0); }
 // Without that check a VM or an old kernel that hides AVX state would crash
 // on the first ymm instruction.
 static bool cpu_has_avx2_fma(void) {
-    if (atomic_load(&hide_isa)) return false;
+    if (atomic_load(&hide_isa) == 1) return false;
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
     bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28);
@@ -63,13 +64,29 @@ static bool cpu_has_avx2_fma(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return b & (1u << 5);
 }
+
+// AVX-512 F, VL, DQ and BW (the kernels use all four) on top of AVX2/FMA,
+// and the OS saving the whole ZMM state: XCR0 bits 1, 2 (XMM, YMM), 5
+// (opmask), 6 (the upper halves of zmm0-15) and 7 (zmm16-31). A kernel that
+// enables AVX but not the ZMM state (some hypervisors do) must get avx2.
+static bool cpu_has_avx512(void) {
+    if (atomic_load(&hide_isa) != 0 || !cpu_has_avx2_fma()) return false;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    (void)xhi;
+    if ((xlo & 0xE6u) != 0xE6u) return false;
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    const unsigned need = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31); // F DQ BW VL
+    return (b & need) == need;
+}
 #endif
 
 #if defined(__aarch64__)
 // ASIMD is part of the ARMv8-A baseline; HWCAP is checked anyway so that a
 // kernel that hides it (or a strange emulator) gets the generic set.
 static bool cpu_has_asimd(void) {
-    return !atomic_load(&hide_isa) && (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+    return atomic_load(&hide_isa) != 1 && (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
 }
 #endif
 
@@ -82,8 +99,8 @@ static const soma_cpu_kernels *find_set(const char *name, int *code, char *why, 
         if (strcasecmp(name, known_names[i]) == 0) known = true;
     if (!known) {
         *code = SOMA_E_INVALID;
-        snprintf(why, why_len, "SOMA_CPU=%s is not a kernel set (one of: generic, avx2, neon)",
-                 name);
+        snprintf(why, why_len,
+                 "SOMA_CPU=%s is not a kernel set (one of: generic, avx2, avx512, neon)", name);
         return NULL;
     }
     const soma_cpu_kernels *set = NULL;
@@ -92,7 +109,9 @@ static const soma_cpu_kernels *find_set(const char *name, int *code, char *why, 
     if (!set) {
         snprintf(why, why_len,
                  "SOMA_CPU=%s requested but this build has no %s kernels (built for %s)", name,
-                 strcasecmp(name, "neon") == 0 ? "NEON" : "AVX2",
+                 strcasecmp(name, "neon") == 0     ? "NEON"
+                 : strcasecmp(name, "avx512") == 0 ? "AVX-512"
+                                                   : "AVX2",
 #if defined(__x86_64__)
                  "x86-64"
 #elif defined(__aarch64__)
@@ -108,6 +127,13 @@ static const soma_cpu_kernels *find_set(const char *name, int *code, char *why, 
         snprintf(why, why_len, "SOMA_CPU=%s requested but this CPU lacks AVX2/FMA", name);
         return NULL;
     }
+    if (set == &soma_kernels_avx512 && !cpu_has_avx512()) {
+        snprintf(why, why_len,
+                 "SOMA_CPU=%s requested but this CPU lacks AVX-512 (F, VL, DQ, BW with the OS "
+                 "saving ZMM state)",
+                 name);
+        return NULL;
+    }
 #endif
 #if defined(__aarch64__)
     if (set == &soma_kernels_neon && !cpu_has_asimd()) {
@@ -120,6 +146,7 @@ static const soma_cpu_kernels *find_set(const char *name, int *code, char *why, 
 
 static const soma_cpu_kernels *best_set(void) {
 #if defined(__x86_64__)
+    if (cpu_has_avx512()) return &soma_kernels_avx512;
     if (cpu_has_avx2_fma()) return &soma_kernels_avx2;
 #endif
 #if defined(__aarch64__)

@@ -34,8 +34,8 @@
 // the workers spin between the GEMMs of a training step, and more once they
 // sleep. Measured on the training-step shapes: 2 threads win from ~3e5.
 #define PARALLEL_MIN_FLOPS 2.5e5
-// Largest mr·nr of any kernel set (6×16, 8×12, 4×8).
-#define MAX_TILE 128
+// Largest mr·nr of any kernel set (8×32 AVX-512, 6×16, 8×12, 4×8).
+#define MAX_TILE SOMA_GEMM_MAX_TILE
 
 // ---- per-thread packing space ----
 

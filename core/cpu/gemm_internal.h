@@ -59,11 +59,17 @@ typedef void (*soma_sgemm_direct_fn)(int64_t m, int64_t n, int64_t k, const floa
                                      int64_t rsa, int64_t csa, const float *b, int64_t ldb,
                                      float *c, int64_t ldc, const soma_tile_epilogue *ep);
 
+/* The largest micro-tile (mr·nr floats) the framework's edge path holds: an
+ * edge tile is computed whole into a buffer of this size on the stack and
+ * merged from there (gemm.c). A kernel set may use a larger tile only once
+ * gemm.c sizes that buffer from this constant. */
+#define SOMA_GEMM_MAX_TILE 256
+
 /* One kernel set. Built with designated initializers; dispatch.c starts every
  * set from the generic one, so a slot a set leaves NULL (pack_a, pack_b,
  * direct) falls back to portable C. mc is a multiple of mr and nc of nr. */
 typedef struct soma_cpu_kernels {
-    const char *name;  /* "generic", "avx2", "neon" (SOMA_CPU values)      */
+    const char *name;  /* "generic", "avx2", "avx512", "neon" (SOMA_CPU)   */
     int mr, nr;        /* micro-tile                                       */
     int mc, kc, nc;    /* cache blocking: A block mc×kc (L2), B kc×nc (L3) */
     soma_sgemm_ukr_fn ukr;
@@ -77,6 +83,7 @@ typedef struct soma_cpu_kernels {
 extern const soma_cpu_kernels soma_kernels_generic;
 #if defined(__x86_64__)
 extern const soma_cpu_kernels soma_kernels_avx2;
+extern const soma_cpu_kernels soma_kernels_avx512;
 #endif
 #if defined(__aarch64__)
 extern const soma_cpu_kernels soma_kernels_neon;
@@ -98,9 +105,10 @@ const soma_cpu_kernels *soma_cpu_kernels_active(void);
 /* Every set this build has (generic first), NULL-terminated, unmerged. */
 const soma_cpu_kernels *const *soma_cpu_kernel_sets(void);
 /* Tests only: makes feature detection report that the CPU lacks its tuned
- * ISA (AVX2/FMA, NEON), as an old CPU or an OS without YMM state would. Takes
- * effect for choices made after the call (soma_cpu_force, or the first
- * init). */
+ * ISAs, as an old CPU or an OS without YMM/ZMM state would: hide = 1 hides
+ * every one (AVX2/FMA, AVX-512, NEON), 2 only AVX-512 (an AVX2-only CPU), 0
+ * none. Takes effect for choices made after the call (soma_cpu_force, or the
+ * first init). */
 void soma_cpu_test_hide_isa(int hide);
 
 /* ---- gemm.c ----
