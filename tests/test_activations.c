@@ -1,18 +1,26 @@
-// Keras' activation catalogue (core/cpu/act.c): every activation and
-// parameter combination against long-double references of Keras' formulas
-// over a sweep with ±88, ±20, ±1e-30, 0, ±inf, NaN and denormals (ulp
-// bounds), Keras' documented values, softmax / log_softmax / sparsemax rows,
-// backward against central differences in long double (and from y alone,
-// and in place), TF's conventions at the kinks, and parse errors.
+// Keras' activation catalogue (core/cpu/act.c and the SLEEF kernels in
+// core/cpu/kernels/<isa>/act_<isa>.c): every activation and parameter
+// combination against long-double references of Keras' formulas over a sweep
+// with ±88, ±20, ±1e-30, 0, ±inf, NaN and denormals (ulp bounds), Keras'
+// documented values, softmax / log_softmax / sparsemax rows, backward against
+// central differences in long double (and from y alone, and in place) and
+// against long-double derivatives over the sweep, TF's conventions at the
+// kinks, and parse errors. Every numeric check runs once per kernel set the
+// machine has (soma_cpu_force: "generic" is the scalar reference path, "avx2"
+// and "neon" the vector kernels), with the vector kernels held to their own
+// bounds and to the scalar path's special values; then lengths, offsets, in
+// place and threads for the vector kernels.
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
 #include "cpu/act.h"
+#include "cpu/cpu.h"
 
 typedef long double LD;
 
@@ -114,62 +122,63 @@ typedef struct {
     ref_fn ref;
     float P[3];      // the parameters the spec should parse to
     int ulp;         // forward bound, in float ulps from the rounded reference
+    int vulp;        // the same for the vector kernels (SLEEF: the 2 at most)
     bool needs_x;    // expected soma_activation_needs_input
     float kinks[4];  // where f' jumps (NaN: unused); FD points stay away
 } act_case;
 
 #define NK {NAN, NAN, NAN, NAN}
 static const act_case cases[] = {
-    {"linear", r_linear, {0}, 0, false, NK},
-    {"relu", r_relu, {0, NAN, 0}, 0, false, {0, NAN, NAN, NAN}},
-    {"relu(negative_slope=0.1)", r_relu, {0.1f, NAN, 0}, 0, false, {0, NAN, NAN, NAN}},
-    {"relu(negative_slope=2)", r_relu, {2, NAN, 0}, 0, false, {0, NAN, NAN, NAN}},
-    {"relu(max_value=6)", r_relu, {0, 6, 0}, 0, true, {0, 6, NAN, NAN}},
-    {"relu(max_value=2.5)", r_relu, {0, 2.5f, 0}, 0, true, {0, 2.5f, NAN, NAN}},
-    {"relu(threshold=0.5)", r_relu, {0, NAN, 0.5f}, 0, true, {0.5f, NAN, NAN, NAN}},
-    {"relu(threshold=-1)", r_relu, {0, NAN, -1}, 0, true, {-1, NAN, NAN, NAN}},
-    {"relu(negative_slope=0.1, max_value=2.5)", r_relu, {0.1f, 2.5f, 0}, 0, true, {0, 2.5f, NAN, NAN}},
-    {"relu(negative_slope=0.1, threshold=0.5)", r_relu, {0.1f, NAN, 0.5f}, 0, true, {0.5f, NAN, NAN, NAN}},
-    {"relu(negative_slope=0.3, max_value=4, threshold=1)", r_relu, {0.3f, 4, 1}, 0, true, {1, 4, NAN, NAN}},
-    {"relu(max_value=2, threshold=-1)", r_relu, {0, 2, -1}, 0, true, {-1, 0, 2, NAN}},
-    {"sigmoid", r_sigmoid, {0}, 1, false, NK},
-    {"tanh", r_tanh, {0}, 1, false, NK},
-    {"elu", r_elu, {1}, 1, false, {0, NAN, NAN, NAN}},
-    {"elu(alpha=0.5)", r_elu, {0.5f}, 1, false, {0, NAN, NAN, NAN}},
-    {"elu(alpha=-0.5)", r_elu, {-0.5f}, 1, true, {0, NAN, NAN, NAN}},
-    {"selu", r_selu, {0}, 1, false, {0, NAN, NAN, NAN}},
-    {"gelu", r_gelu, {0}, 1, true, NK},
-    {"gelu(approximate=true)", r_gelu, {1}, 1, true, NK},
-    {"softplus", r_softplus, {0}, 1, false, NK},
-    {"softsign", r_softsign, {0}, 1, true, NK},
-    {"silu", r_silu, {0}, 1, true, NK},
-    {"swish", r_silu, {0}, 1, true, NK},
-    {"leaky_relu", r_leaky, {0.2f}, 0, false, {0, NAN, NAN, NAN}},
-    {"LeakyReLU(negative_slope=0.01)", r_leaky, {0.01f}, 0, false, {0, NAN, NAN, NAN}},
-    {"hard_sigmoid", r_hard_sigmoid, {0}, 1, false, {-3, 3, NAN, NAN}},
-    {"hard_silu", r_hard_silu, {0}, 1, true, {-3, 3, NAN, NAN}},
-    {"hard_swish", r_hard_silu, {0}, 1, true, {-3, 3, NAN, NAN}},
-    {"exponential", r_exponential, {0}, 1, false, NK},
-    {"relu6", r_relu6, {0}, 0, false, {0, 6, NAN, NAN}},
-    {"celu", r_celu, {1}, 1, false, NK},
-    {"celu(alpha=0.5)", r_celu, {0.5f}, 1, false, NK},
-    {"celu(alpha=-2)", r_celu, {-2}, 1, true, {0, NAN, NAN, NAN}},
-    {"hard_tanh", r_hard_tanh, {0}, 0, true, {-1, 1, NAN, NAN}},
-    {"hard_shrink", r_hard_shrink, {0.5f}, 0, false, {-0.5f, 0.5f, NAN, NAN}},
-    {"hard_shrink(threshold=1.5)", r_hard_shrink, {1.5f}, 0, false, {-1.5f, 1.5f, NAN, NAN}},
-    {"hard_shrink(threshold=-1)", r_hard_shrink, {-1}, 0, false, NK},
-    {"soft_shrink", r_soft_shrink, {0.5f}, 0, false, {-0.5f, 0.5f, NAN, NAN}},
-    {"soft_shrink(threshold=2)", r_soft_shrink, {2}, 0, false, {-2, 2, NAN, NAN}},
-    {"tanh_shrink", r_tanh_shrink, {0}, 1, true, NK},
-    {"log_sigmoid", r_log_sigmoid, {0}, 1, false, NK},
-    {"mish", r_mish, {0}, 1, true, NK},
-    {"sparse_plus", r_sparse_plus, {0}, 1, false, {-1, 1, NAN, NAN}},
-    {"sparse_sigmoid", r_sparse_sigmoid, {0}, 1, true, {-1, 1, NAN, NAN}},
-    {"squareplus", r_squareplus, {4}, 1, false, NK},
-    {"squareplus(b=1)", r_squareplus, {1}, 1, false, NK},
-    {"squareplus(b=0)", r_squareplus, {0}, 1, false, {0, NAN, NAN, NAN}},
-    {"threshold(threshold=0.5, default_value=-1)", r_threshold, {0.5f, -1}, 0, false, {0.5f, NAN, NAN, NAN}},
-    {"threshold(threshold=0, default_value=2)", r_threshold, {0, 2}, 0, true, {0, NAN, NAN, NAN}},
+    {"linear", r_linear, {0}, 0, 0, false, NK},
+    {"relu", r_relu, {0, NAN, 0}, 0, 0, false, {0, NAN, NAN, NAN}},
+    {"relu(negative_slope=0.1)", r_relu, {0.1f, NAN, 0}, 0, 0, false, {0, NAN, NAN, NAN}},
+    {"relu(negative_slope=2)", r_relu, {2, NAN, 0}, 0, 0, false, {0, NAN, NAN, NAN}},
+    {"relu(max_value=6)", r_relu, {0, 6, 0}, 0, 0, true, {0, 6, NAN, NAN}},
+    {"relu(max_value=2.5)", r_relu, {0, 2.5f, 0}, 0, 0, true, {0, 2.5f, NAN, NAN}},
+    {"relu(threshold=0.5)", r_relu, {0, NAN, 0.5f}, 0, 0, true, {0.5f, NAN, NAN, NAN}},
+    {"relu(threshold=-1)", r_relu, {0, NAN, -1}, 0, 0, true, {-1, NAN, NAN, NAN}},
+    {"relu(negative_slope=0.1, max_value=2.5)", r_relu, {0.1f, 2.5f, 0}, 0, 0, true, {0, 2.5f, NAN, NAN}},
+    {"relu(negative_slope=0.1, threshold=0.5)", r_relu, {0.1f, NAN, 0.5f}, 0, 0, true, {0.5f, NAN, NAN, NAN}},
+    {"relu(negative_slope=0.3, max_value=4, threshold=1)", r_relu, {0.3f, 4, 1}, 0, 0, true, {1, 4, NAN, NAN}},
+    {"relu(max_value=2, threshold=-1)", r_relu, {0, 2, -1}, 0, 0, true, {-1, 0, 2, NAN}},
+    {"sigmoid", r_sigmoid, {0}, 1, 2, false, NK},
+    {"tanh", r_tanh, {0}, 1, 1, false, NK},
+    {"elu", r_elu, {1}, 1, 1, false, {0, NAN, NAN, NAN}},
+    {"elu(alpha=0.5)", r_elu, {0.5f}, 1, 1, false, {0, NAN, NAN, NAN}},
+    {"elu(alpha=-0.5)", r_elu, {-0.5f}, 1, 1, true, {0, NAN, NAN, NAN}},
+    {"selu", r_selu, {0}, 1, 1, false, {0, NAN, NAN, NAN}},
+    {"gelu", r_gelu, {0}, 1, 2, true, NK},
+    {"gelu(approximate=true)", r_gelu, {1}, 1, 2, true, NK},
+    {"softplus", r_softplus, {0}, 1, 1, false, NK},
+    {"softsign", r_softsign, {0}, 1, 1, true, NK},
+    {"silu", r_silu, {0}, 1, 2, true, NK},
+    {"swish", r_silu, {0}, 1, 2, true, NK},
+    {"leaky_relu", r_leaky, {0.2f}, 0, 0, false, {0, NAN, NAN, NAN}},
+    {"LeakyReLU(negative_slope=0.01)", r_leaky, {0.01f}, 0, 0, false, {0, NAN, NAN, NAN}},
+    {"hard_sigmoid", r_hard_sigmoid, {0}, 1, 1, false, {-3, 3, NAN, NAN}},
+    {"hard_silu", r_hard_silu, {0}, 1, 1, true, {-3, 3, NAN, NAN}},
+    {"hard_swish", r_hard_silu, {0}, 1, 1, true, {-3, 3, NAN, NAN}},
+    {"exponential", r_exponential, {0}, 1, 1, false, NK},
+    {"relu6", r_relu6, {0}, 0, 0, false, {0, 6, NAN, NAN}},
+    {"celu", r_celu, {1}, 1, 1, false, NK},
+    {"celu(alpha=0.5)", r_celu, {0.5f}, 1, 1, false, NK},
+    {"celu(alpha=-2)", r_celu, {-2}, 1, 1, true, {0, NAN, NAN, NAN}},
+    {"hard_tanh", r_hard_tanh, {0}, 0, 0, true, {-1, 1, NAN, NAN}},
+    {"hard_shrink", r_hard_shrink, {0.5f}, 0, 0, false, {-0.5f, 0.5f, NAN, NAN}},
+    {"hard_shrink(threshold=1.5)", r_hard_shrink, {1.5f}, 0, 0, false, {-1.5f, 1.5f, NAN, NAN}},
+    {"hard_shrink(threshold=-1)", r_hard_shrink, {-1}, 0, 0, false, NK},
+    {"soft_shrink", r_soft_shrink, {0.5f}, 0, 0, false, {-0.5f, 0.5f, NAN, NAN}},
+    {"soft_shrink(threshold=2)", r_soft_shrink, {2}, 0, 0, false, {-2, 2, NAN, NAN}},
+    {"tanh_shrink", r_tanh_shrink, {0}, 1, 1, true, NK},
+    {"log_sigmoid", r_log_sigmoid, {0}, 1, 1, false, NK},
+    {"mish", r_mish, {0}, 1, 1, true, NK},
+    {"sparse_plus", r_sparse_plus, {0}, 1, 1, false, {-1, 1, NAN, NAN}},
+    {"sparse_sigmoid", r_sparse_sigmoid, {0}, 1, 1, true, {-1, 1, NAN, NAN}},
+    {"squareplus", r_squareplus, {4}, 1, 1, false, NK},
+    {"squareplus(b=1)", r_squareplus, {1}, 1, 1, false, NK},
+    {"squareplus(b=0)", r_squareplus, {0}, 1, 1, false, {0, NAN, NAN, NAN}},
+    {"threshold(threshold=0.5, default_value=-1)", r_threshold, {0.5f, -1}, 0, 0, false, {0.5f, NAN, NAN, NAN}},
+    {"threshold(threshold=0, default_value=2)", r_threshold, {0, 2}, 0, 0, true, {0, NAN, NAN, NAN}},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -183,6 +192,7 @@ static soma_activation parse_ok(const char *spec) {
 // ---- helpers --------------------------------------------------------------------------
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static void reset_rng(void) { rng_state = 0x9E3779B97F4A7C15ull; }
 static double urand(void) { // xorshift64*, [0, 1)
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
@@ -202,6 +212,60 @@ static int64_t ulps(float got, LD want) {
     if (isinf(w) || isinf(got)) return w == got ? 0 : INT64_MAX;
     int64_t d = ord(got) - ord(w);
     return d < 0 ? -d : d;
+}
+
+// ---- kernel sets ------------------------------------------------------------------------
+
+// Each numeric check runs once per kernel set this machine runs, the
+// activations dispatching on soma_cpu_name(): "generic" is the scalar
+// reference path, "avx2" and "avx512" the AVX2 SLEEF kernels, "neon" the
+// NEON ones.
+static const char *const set_names[] = {"generic", "avx2", "avx512", "neon"};
+static const char *cur_set = "generic";
+static bool vec_set(void) { return strcmp(soma_activation_kernels_name(), "scalar") != 0; }
+static int bound(const act_case *c) { return vec_set() ? c->vulp : c->ulp; }
+
+// The vector set this machine must be able to run, so that a build or a
+// dispatch that silently fell back to scalar code fails here.
+static const char *expected_vector_set(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2" : NULL;
+#elif defined(__aarch64__)
+    return "neon";
+#else
+    return NULL;
+#endif
+}
+
+static void reset_rng(void);
+
+static void for_each_set(void (*check)(void)) {
+    const char *saved = soma_cpu_name(), *want = expected_vector_set();
+    bool ran_want = false;
+    for (size_t i = 0; i < sizeof set_names / sizeof *set_names; i++) {
+        if (soma_cpu_force(set_names[i]) != SOMA_OK) continue;
+        cr_assert_str_eq(soma_cpu_name(), set_names[i]);
+        cur_set = set_names[i];
+        // Vector kernels on every set but generic: their own ISA's, and the
+        // AVX2 ones (or AVX-512 ones, should they come) on avx512.
+        const char *act = soma_activation_kernels_name();
+        cr_assert_eq(!strcmp(cur_set, "generic"), !strcmp(act, "scalar"), "set %s runs %s",
+                     cur_set, act);
+        if (strcmp(cur_set, "avx512") != 0 && strcmp(cur_set, "generic") != 0)
+            cr_assert_str_eq(act, cur_set);
+        ran_want |= want && !strcmp(want, cur_set);
+        reset_rng(); // the same inputs for every set
+        check();
+    }
+    cr_assert(!want || ran_want, "kernel set %s was not run", want);
+    cr_assert_eq(soma_cpu_force(saved), SOMA_OK);
+    cr_assert_str_eq(soma_cpu_name(), saved, "the active set is restored");
+    // The automatic choice runs vector kernels wherever a vector set exists.
+    cr_assert_eq(soma_cpu_force(NULL), SOMA_OK);
+    if (want) cr_assert_str_neq(soma_activation_kernels_name(), "scalar");
+    cr_assert_eq(soma_cpu_force(saved), SOMA_OK);
+    cur_set = "generic";
 }
 
 // The forward sweep: the named points, a log-spaced sweep of magnitudes
@@ -260,12 +324,13 @@ Test(activations, parse_gives_the_expected_kind_and_parameters) {
     }
 }
 
-Test(activations, forward_within_ulp_bounds_over_the_sweep) {
+static void check_forward_within_ulp_bounds_over_the_sweep(void) {
     build_sweep();
     int n = n_sweep - n_sweep % 3; // as 3 rows
     float *y = malloc((size_t)n * sizeof *y), *y2 = malloc((size_t)n * sizeof *y2);
     cr_assert(y && y2);
-    fprintf(stderr, "forward max error over %d points (float ulps from the rounded reference):\n", n);
+    fprintf(stderr, "[%s] forward max error over %d points (float ulps from the rounded reference):\n",
+            cur_set, n);
     for (size_t c = 0; c < N_CASES; c++) {
         soma_activation a = parse_ok(cases[c].spec);
         soma_activation_forward(&a, y, sweep, 3, n / 3);
@@ -274,20 +339,23 @@ Test(activations, forward_within_ulp_bounds_over_the_sweep) {
         for (int i = 0; i < n; i++) {
             LD want = cases[c].ref(sweep[i], cases[c].P);
             int64_t u = ulps(y[i], want);
-            cr_assert(u <= cases[c].ulp, "%s(%.9g) = %.9g, want %.12Lg (%lld ulp > %d)",
-                      cases[c].spec, sweep[i], y[i], want, (long long)u, cases[c].ulp);
+            cr_assert(u <= bound(&cases[c]), "[%s] %s(%.9g) = %.9g, want %.12Lg (%lld ulp > %d)",
+                      cur_set, cases[c].spec, sweep[i], y[i], want, (long long)u, bound(&cases[c]));
             if (u > worst) worst = u, at = sweep[i];
         }
         fprintf(stderr, "  %-52s %lld ulp (at %g; bound %d)\n", cases[c].spec, (long long)worst,
-                at, cases[c].ulp);
+                at, bound(&cases[c]));
         // In place gives the same bits.
         memcpy(y2, sweep, (size_t)n * sizeof *y2);
         soma_activation_forward(&a, y2, y2, 3, n / 3);
-        cr_assert(memcmp(y, y2, (size_t)n * sizeof *y) == 0, "%s: in place differs", cases[c].spec);
+        cr_assert(memcmp(y, y2, (size_t)n * sizeof *y) == 0, "[%s] %s: in place differs", cur_set,
+                  cases[c].spec);
     }
     free(y);
     free(y2);
 }
+
+Test(activations, forward_within_ulp_bounds_over_the_sweep) { for_each_set(check_forward_within_ulp_bounds_over_the_sweep); }
 
 static float f1(const char *spec, float x) {
     soma_activation a = parse_ok(spec);
@@ -299,7 +367,7 @@ static float f1(const char *spec, float x) {
 #define ASSERT_NEAR_F(got, want) \
     cr_assert(ulps((got), (want)) <= 1, "%s = %.9g, want %.17Lg", #got, (got), (LD)(want))
 
-Test(activations, keras_documented_values) {
+static void check_keras_documented_values(void) {
     ASSERT_NEAR_F(f1("selu", 1), 1.0507009873554805L);
     ASSERT_NEAR_F(f1("hard_sigmoid", 1), 0.6666667L);
     cr_assert_eq(f1("hard_sigmoid", 1), 0.6666667f);
@@ -343,7 +411,9 @@ Test(activations, keras_documented_values) {
         cr_assert_eq(f1("threshold(threshold=1, default_value=0)", tx[i]), tw[i]);
 }
 
-Test(activations, nan_propagates_and_infinities_give_limits) {
+Test(activations, keras_documented_values) { for_each_set(check_keras_documented_values); }
+
+static void check_nan_propagates_and_infinities_give_limits(void) {
     for (size_t c = 0; c < N_CASES; c++) {
         if (cases[c].ref == r_linear) continue;
         float y = f1(cases[c].spec, NAN);
@@ -360,6 +430,8 @@ Test(activations, nan_propagates_and_infinities_give_limits) {
     cr_assert_eq(f1("elu(alpha=0.5)", -INFINITY), -0.5f);
     cr_assert_eq(f1("selu", -INFINITY), (float)(-SELU_S * SELU_A));
 }
+
+Test(activations, nan_propagates_and_infinities_give_limits) { for_each_set(check_nan_propagates_and_infinities_give_limits); }
 
 // ---- rows: softmax, log_softmax, sparsemax ---------------------------------------------
 
@@ -416,7 +488,7 @@ static int make_rows(row_t *rows) {
     return nr;
 }
 
-Test(activations, softmax_and_log_softmax_rows) {
+static void check_softmax_and_log_softmax_rows(void) {
     row_t rows[64];
     int nr = make_rows(rows);
     soma_activation sm = parse_ok("softmax"), lsm = parse_ok("log_softmax(axis=-1)");
@@ -432,9 +504,11 @@ Test(activations, softmax_and_log_softmax_rows) {
         double sum = 0;
         for (int j = 0; j < n; j++) {
             int64_t us = ulps(y[j], want[j]), ul = ulps(ly[j], lwant[j]);
-            cr_assert(us <= 2, "row %d softmax[%d] = %.9g, want %.12Lg (%lld ulp)", r, j, y[j],
-                      want[j], (long long)us);
-            cr_assert(ul <= 1, "row %d log_softmax[%d] = %.9g, want %.12Lg (%lld ulp)", r, j,
+            // log_softmax: 1 ulp scalar, 2 with SLEEF's exp in the sum.
+            cr_assert(us <= 2, "[%s] row %d softmax[%d] = %.9g, want %.12Lg (%lld ulp)", cur_set,
+                      r, j, y[j], want[j], (long long)us);
+            cr_assert(ul <= (vec_set() ? 2 : 1),
+                      "[%s] row %d log_softmax[%d] = %.9g, want %.12Lg (%lld ulp)", cur_set, r, j,
                       ly[j], lwant[j], (long long)ul);
             worst_s = us > worst_s ? us : worst_s;
             worst_l = ul > worst_l ? ul : worst_l;
@@ -442,8 +516,8 @@ Test(activations, softmax_and_log_softmax_rows) {
         }
         cr_assert(fabs(sum - 1) <= n * 0x1p-24, "row %d sums to %.9g", r, sum);
     }
-    fprintf(stderr, "softmax max %lld ulp, log_softmax max %lld ulp over %d rows\n",
-            (long long)worst_s, (long long)worst_l, nr);
+    fprintf(stderr, "[%s] softmax max %lld ulp, log_softmax max %lld ulp over %d rows\n",
+            cur_set, (long long)worst_s, (long long)worst_l, nr);
     // Logits of ±1e4 neither overflow nor lose the winner.
     float x[3] = {1e4f, -1e4f, 0}, y[3];
     soma_activation_forward(&sm, y, x, 1, 3);
@@ -460,7 +534,9 @@ Test(activations, softmax_and_log_softmax_rows) {
     for (int j = 0; j < 3; j++) cr_assert(ulps(b[j], w3[j]) <= 2);
 }
 
-Test(activations, sparsemax_rows) {
+Test(activations, softmax_and_log_softmax_rows) { for_each_set(check_softmax_and_log_softmax_rows); }
+
+static void check_sparsemax_rows(void) {
     row_t rows[64];
     int nr = make_rows(rows);
     soma_activation a = parse_ok("sparsemax");
@@ -503,6 +579,8 @@ Test(activations, sparsemax_rows) {
     cr_assert(isnan(y[0]) && isnan(y[1]));
 }
 
+Test(activations, sparsemax_rows) { for_each_set(check_sparsemax_rows); }
+
 // ---- backward -------------------------------------------------------------------------
 
 static bool near_kink(const act_case *c, float x) {
@@ -511,7 +589,7 @@ static bool near_kink(const act_case *c, float x) {
     return false;
 }
 
-Test(activations, backward_matches_central_differences) {
+static void check_backward_matches_central_differences(void) {
     enum { N = 96 };
     for (size_t c = 0; c < N_CASES; c++) {
         const act_case *cs = &cases[c];
@@ -544,6 +622,8 @@ Test(activations, backward_matches_central_differences) {
     }
 }
 
+Test(activations, backward_matches_central_differences) { for_each_set(check_backward_matches_central_differences); }
+
 // Σ_j dy_j·f_j(row) in long double, for the row-wise ones.
 static LD row_objective(const char *which, const LD *xd, const float *dy, int n) {
     LD out[64], tot = 0;
@@ -571,7 +651,7 @@ static LD row_objective(const char *which, const LD *xd, const float *dy, int n)
     return tot;
 }
 
-Test(activations, row_backward_matches_central_differences) {
+static void check_row_backward_matches_central_differences(void) {
     const char *which[] = {"softmax", "log_softmax", "sparsemax"};
     enum { ROWS = 3, COLS = 6, N = ROWS * COLS };
     for (int w = 0; w < 3; w++) {
@@ -604,6 +684,8 @@ Test(activations, row_backward_matches_central_differences) {
     }
 }
 
+Test(activations, row_backward_matches_central_differences) { for_each_set(check_row_backward_matches_central_differences); }
+
 static float d1(const char *spec, float x) {
     soma_activation a = parse_ok(spec);
     float y, g = 1, dx;
@@ -612,7 +694,7 @@ static float d1(const char *spec, float x) {
     return dx;
 }
 
-Test(activations, derivatives_at_kinks_follow_tensorflow) {
+static void check_derivatives_at_kinks_follow_tensorflow(void) {
     cr_assert_eq(d1("relu", 0), 0.0f);
     cr_assert_eq(d1("relu(negative_slope=0.1)", 0), 0.1f);
     cr_assert_eq(d1("leaky_relu", 0), 0.2f);
@@ -644,6 +726,346 @@ Test(activations, derivatives_at_kinks_follow_tensorflow) {
     cr_assert(ulps(d1("softplus", -30), 1 / (1 + expl(30))) <= 2);
     cr_assert(ulps(d1("log_sigmoid", 30), 1 / (1 + expl(30))) <= 2);
     cr_assert(ulps(d1("exponential", -20), expl(-20)) <= 1);
+}
+
+Test(activations, derivatives_at_kinks_follow_tensorflow) { for_each_set(check_derivatives_at_kinks_follow_tensorflow); }
+
+// ---- the vector kernels: more rows, derivatives over the sweep, special values, -----
+// ---- lengths, offsets, in place, threads ------------------------------------------------
+
+// Random rows of every width up to 300 (the kernels' blocks of 8 and their
+// tails) and scales from 0.01 to 1e4, against long double.
+static void check_softmax_many_rows(void) {
+    enum { MAXW = 300 };
+    soma_activation sm = parse_ok("softmax"), lsm = parse_ok("log_softmax");
+    float x[MAXW], y[MAXW], ly[MAXW];
+    LD want[MAXW], lwant[MAXW];
+    int64_t worst_s = 0, worst_l = 0;
+    for (int r = 0; r < 600; r++) {
+        int n = 1 + r % MAXW;
+        double scale = pow(10.0, -2 + 6 * urand());
+        for (int j = 0; j < n; j++) x[j] = (float)(scale * (2 * urand() - 1));
+        soma_activation_forward(&sm, y, x, 1, n);
+        soma_activation_forward(&lsm, ly, x, 1, n);
+        ref_softmax(want, x, n, false);
+        ref_softmax(lwant, x, n, true);
+        for (int j = 0; j < n; j++) {
+            int64_t us = ulps(y[j], want[j]), ul = ulps(ly[j], lwant[j]);
+            cr_assert(us <= 2, "[%s] width %d softmax[%d] = %.9g, want %.12Lg (%lld ulp)",
+                      cur_set, n, j, y[j], want[j], (long long)us);
+            cr_assert(ul <= (vec_set() ? 2 : 1),
+                      "[%s] width %d log_softmax[%d] = %.9g, want %.12Lg (%lld ulp)", cur_set, n,
+                      j, ly[j], lwant[j], (long long)ul);
+            worst_s = us > worst_s ? us : worst_s;
+            worst_l = ul > worst_l ? ul : worst_l;
+        }
+    }
+    fprintf(stderr, "[%s] 600 random rows: softmax max %lld ulp, log_softmax max %lld ulp\n",
+            cur_set, (long long)worst_s, (long long)worst_l);
+}
+
+Test(activations, softmax_and_log_softmax_many_rows) { for_each_set(check_softmax_many_rows); }
+
+// Derivatives (dy = 1) over the forward sweep, in long double: from x for
+// those that need it, from the float forward output y for those computed
+// from y (then the check is of the formula given that y).
+static LD dr_gelu(LD x, LD y) {
+    (void)y;
+    if (isinf(x)) return x > 0 ? 1 : 0;
+    return 0.5L * erfcl(-x / sqrtl(2.0L)) + x * expl(-x * x / 2) / sqrtl(2 * PI_L);
+}
+static LD dr_gelu_tanh(LD x, LD y) {
+    (void)y;
+    if (isinf(x)) return x > 0 ? 1 : 0;
+    LD c = sqrtl(2 / PI_L), u = c * (x + 0.044715L * x * x * x);
+    LD du = c * (1 + 3 * 0.044715L * x * x);
+    LD s = 1 / (1 + expl(-2 * u)), sm = 1 / (1 + expl(2 * u));
+    return s + 2 * x * du * s * sm;
+}
+static LD dr_silu(LD x, LD y) {
+    (void)y;
+    if (isinf(x)) return x > 0 ? 1 : 0;
+    LD s = 1 / (1 + expl(-x)), sm = 1 / (1 + expl(x));
+    return s * (1 + x * sm);
+}
+static LD dr_softsign(LD x, LD y) {
+    (void)y;
+    return 1 / ((1 + fabsl(x)) * (1 + fabsl(x)));
+}
+static LD dr_hard_silu(LD x, LD y) {
+    (void)y;
+    return x <= -3 ? 0 : x >= 3 ? 1 : (2 * x + 3) / 6;
+}
+static LD dr_softplus(LD x, LD y) { (void)x; return -expm1l(-y); }
+static LD dr_log_sigmoid(LD x, LD y) { (void)x; return -expm1l(y); }
+static LD dr_exponential(LD x, LD y) { (void)x; return y; }
+static LD dr_selu(LD x, LD y) {
+    (void)x;
+    return y < 0 ? (LD)(float)(y + SELU_S * SELU_A) : (LD)(float)SELU_S;
+}
+
+static void check_backward_over_the_sweep(void) {
+    // Bounds in ulps of f'(x): the scalar code is double throughout; the
+    // vector kernels compute gelu' beyond |x| = 3 from float parts (2 ulp),
+    // and everything else in double or exactly as the scalar code.
+    const struct { const char *spec; LD (*d)(LD, LD); int ulp, vulp; } ds[] = {
+        {"gelu", dr_gelu, 1, 2},
+        {"gelu(approximate=true)", dr_gelu_tanh, 1, 1},
+        {"silu", dr_silu, 1, 1},
+        {"softsign", dr_softsign, 1, 1},
+        {"hard_silu", dr_hard_silu, 1, 1},
+        {"softplus", dr_softplus, 1, 1},
+        {"log_sigmoid", dr_log_sigmoid, 1, 1},
+        {"exponential", dr_exponential, 0, 0},
+        {"selu", dr_selu, 0, 0},
+    };
+    build_sweep();
+    int n = n_sweep;
+    float *y = malloc((size_t)n * sizeof *y), *dx = malloc((size_t)n * sizeof *dx);
+    float *dy = malloc((size_t)n * sizeof *dy);
+    cr_assert(y && dx && dy);
+    for (int i = 0; i < n; i++) dy[i] = 1;
+    fprintf(stderr, "[%s] backward max error over %d points (ulps of f'):\n", cur_set, n);
+    for (size_t c = 0; c < sizeof ds / sizeof *ds; c++) {
+        soma_activation a = parse_ok(ds[c].spec);
+        int b = vec_set() ? ds[c].vulp : ds[c].ulp;
+        soma_activation_forward(&a, y, sweep, 1, n);
+        soma_activation_backward(&a, dx, sweep, y, dy, 1, n);
+        int64_t worst = 0;
+        float at = 0;
+        for (int i = 0; i < n; i++) {
+            LD want = ds[c].d(sweep[i], y[i]);
+            int64_t u = ulps(dx[i], want);
+            cr_assert(u <= b, "[%s] %s'(%.9g) = %.9g, want %.12Lg (%lld ulp > %d)", cur_set,
+                      ds[c].spec, sweep[i], dx[i], want, (long long)u, b);
+            if (u > worst) worst = u, at = sweep[i];
+        }
+        fprintf(stderr, "  %-28s %lld ulp (at %g; bound %d)\n", ds[c].spec, (long long)worst, at, b);
+    }
+    free(y);
+    free(dx);
+    free(dy);
+}
+
+Test(activations, backward_within_ulp_bounds_over_the_sweep) {
+    for_each_set(check_backward_over_the_sweep);
+}
+
+// Inputs where formulas meet their limits: NaN, ±inf, ±0, the extremes,
+// subnormals, and the edges of the vector kernels' ranges.
+static const float specials[] = {
+    NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN,
+    FLT_TRUE_MIN, -FLT_TRUE_MIN, 1e-30f, -1e-30f, 1, -1, 3, -3, 6, -6, 9, -9, 10, -10,
+    10.5f, -10.5f, 20, -20, 80, -80, 80.5f, -80.5f, 88, -88, 89, -89, 104, -104, 1e4f, -1e4f,
+};
+#define N_SPECIALS ((int)(sizeof specials / sizeof *specials))
+
+// NaN for NaN, and the same bits where a result is ±0 or ±inf.
+static bool same_special(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (a == 0 || b == 0 || isinf(a) || isinf(b)) return memcmp(&a, &b, sizeof a) == 0;
+    return true; // finite values: the sweeps' ulp bounds
+}
+
+static void check_special_values_match_scalar(void) {
+    if (!vec_set()) return;
+    enum { NP = N_SPECIALS * N_SPECIALS };
+    float *x = malloc(NP * sizeof *x), *dy = malloc(NP * sizeof *dy), *y = malloc(NP * sizeof *y);
+    float *yv = malloc(NP * sizeof *yv), *ys = malloc(NP * sizeof *ys);
+    float *dv = malloc(NP * sizeof *dv), *dsc = malloc(NP * sizeof *dsc);
+    cr_assert(x && dy && y && yv && ys && dv && dsc);
+    // Every (x, dy) pair; as rows of N_SPECIALS for the row-wise ones.
+    for (int i = 0; i < NP; i++) x[i] = specials[i % N_SPECIALS], dy[i] = specials[i / N_SPECIALS];
+    for (size_t c = 0; c < N_CASES; c++) {
+        soma_activation a = parse_ok(cases[c].spec);
+        const float *xa = cases[c].needs_x ? x : NULL;
+        soma_activation_forward(&a, yv, x, N_SPECIALS, N_SPECIALS);
+        cr_assert_eq(soma_cpu_force("generic"), SOMA_OK);
+        soma_activation_forward(&a, ys, x, N_SPECIALS, N_SPECIALS);
+        soma_activation_forward(&a, y, x, N_SPECIALS, N_SPECIALS);
+        soma_activation_backward(&a, dsc, xa, y, dy, N_SPECIALS, N_SPECIALS);
+        cr_assert_eq(soma_cpu_force(cur_set), SOMA_OK);
+        soma_activation_backward(&a, dv, xa, y, dy, N_SPECIALS, N_SPECIALS);
+        for (int i = 0; i < NP; i++) {
+            cr_assert(same_special(yv[i], ys[i]), "[%s] %s(%g) = %g, scalar code %g", cur_set,
+                      cases[c].spec, x[i], yv[i], ys[i]);
+            cr_assert(same_special(dv[i], dsc[i]),
+                      "[%s] %s: backward at x = %g, dy = %g gives %g, scalar code %g", cur_set,
+                      cases[c].spec, x[i], dy[i], dv[i], dsc[i]);
+        }
+    }
+    free(x), free(dy), free(y), free(yv), free(ys), free(dv), free(dsc);
+}
+
+Test(activations, vector_kernels_give_the_scalar_special_values) {
+    for_each_set(check_special_values_match_scalar);
+}
+
+// Every length 0..41 at every offset 0..7 (unaligned), out of place and in
+// place: nothing written outside [0, n), and each element's result the same
+// bits as a call on that element alone (lanes and tails computed alike);
+// the row-wise ones row by row.
+static bool same_bits(float a, float b) {
+    return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void check_lengths_offsets_in_place(void) {
+    const char *specs[] = {
+        "relu", "leaky_relu", "relu(max_value=6)", "relu(threshold=0.5)", "sigmoid", "tanh",
+        "elu(alpha=0.5)", "selu", "gelu", "gelu(approximate=true)", "softplus", "log_sigmoid",
+        "softsign", "silu", "hard_sigmoid", "hard_silu", "exponential", "relu6", "hard_tanh",
+        "hard_shrink", "soft_shrink", "softmax", "log_softmax",
+    };
+    enum { MAXN = 41, PAD = 16, LEN = MAXN + 2 * PAD };
+    float src[LEN], gsrc[LEN];
+    // Mostly [-12, 12]; a few values that send lanes to the scalar code.
+    const float odd[] = {-85, -11, -9.5f, NAN, INFINITY, -INFINITY, 1e-40f, 20};
+    for (int i = 0; i < LEN; i++) {
+        src[i] = i % 7 == 3 ? odd[(i / 7) % 8] : (float)(-12 + 24 * urand());
+        gsrc[i] = (float)(2 * urand() - 1);
+    }
+    const float canary = -12345.5f;
+    for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
+        soma_activation a = parse_ok(specs[s]);
+        bool rows = a.kind == SOMA_ACT_SOFTMAX || a.kind == SOMA_ACT_LOG_SOFTMAX;
+        for (int n = 0; n <= MAXN; n++)
+            for (int off = 0; off < 8; off++) {
+                // rows × cols = n: one row, or 3 rows when n divides.
+                int64_t r = rows && n % 3 == 0 && n ? 3 : 1, cols = n ? n / r : 0;
+                float y[LEN], y1[LEN], z[LEN], yy[LEN], dx[LEN], dz[LEN], d1[LEN];
+                for (int i = 0; i < LEN; i++) y[i] = dx[i] = canary;
+                const float *x = src + off;
+                soma_activation_forward(&a, y + PAD + (7 - off), x, r, cols);
+                float *yo = y + PAD + (7 - off);
+                for (int i = 0; i < LEN; i++)
+                    if (y + i < yo || y + i >= yo + n)
+                        cr_assert(y[i] == canary, "[%s] %s n=%d off=%d: wrote outside", cur_set,
+                                  specs[s], n, off);
+                // Element by element (rows: row by row).
+                for (int64_t i = 0; i < (rows ? r : n); i++) {
+                    int64_t w = rows ? cols : 1;
+                    soma_activation_forward(&a, y1 + i * w, x + i * w, 1, w);
+                }
+                for (int i = 0; i < n; i++)
+                    cr_assert(same_bits(yo[i], y1[i]), "[%s] %s n=%d off=%d: [%d] %g alone %g",
+                              cur_set, specs[s], n, off, i, yo[i], y1[i]);
+                // In place.
+                memcpy(z, x, (size_t)n * sizeof *z);
+                soma_activation_forward(&a, z, z, r, cols);
+                for (int i = 0; i < n; i++)
+                    cr_assert(same_bits(z[i], yo[i]), "[%s] %s n=%d: in place", cur_set,
+                              specs[s], n);
+                // Backward, the same three ways.
+                memcpy(yy, yo, (size_t)n * sizeof *yy);
+                const float *g = gsrc + (7 - off);
+                float *dxo = dx + PAD + off;
+                soma_activation_backward(&a, dxo, x, yy, g, r, cols);
+                for (int i = 0; i < LEN; i++)
+                    if (dx + i < dxo || dx + i >= dxo + n)
+                        cr_assert(dx[i] == canary, "[%s] %s n=%d off=%d: backward wrote outside",
+                                  cur_set, specs[s], n, off);
+                for (int64_t i = 0; i < (rows ? r : n); i++) {
+                    int64_t w = rows ? cols : 1;
+                    soma_activation_backward(&a, d1 + i * w, x + i * w, yy + i * w, g + i * w, 1,
+                                             w);
+                }
+                memcpy(dz, g, (size_t)n * sizeof *dz);
+                soma_activation_backward(&a, dz, x, yy, dz, r, cols);
+                for (int i = 0; i < n; i++) {
+                    cr_assert(same_bits(dxo[i], d1[i]), "[%s] %s n=%d off=%d: dx[%d] %g alone %g",
+                              cur_set, specs[s], n, off, i, dxo[i], d1[i]);
+                    cr_assert(same_bits(dz[i], dxo[i]), "[%s] %s n=%d: backward in place",
+                              cur_set, specs[s], n);
+                }
+            }
+    }
+}
+
+Test(activations, any_length_offset_and_in_place) { for_each_set(check_lengths_offsets_in_place); }
+
+// Many rows at once (the vector kernels take narrow rows 64 at a time,
+// running across row ends): each row the same bits as alone, forward and
+// backward, and softmax within its bound.
+static void check_many_rows_at_once(void) {
+    enum { ROWS = 150, MAXC = 17 };
+    const int widths[] = {1, 2, 3, 8, 10, 15, 16, 17};
+    float *x = malloc(ROWS * MAXC * sizeof *x), *y = malloc(ROWS * MAXC * sizeof *y);
+    float *dy = malloc(ROWS * MAXC * sizeof *dy), *dx = malloc(ROWS * MAXC * sizeof *dx);
+    cr_assert(x && y && dy && dx);
+    for (int i = 0; i < ROWS * MAXC; i++) {
+        x[i] = (float)(-20 + 40 * urand());
+        dy[i] = (float)(2 * urand() - 1);
+    }
+    x[5 * 10 + 3] = NAN; // one bad row among good ones
+    for (int w = 0; w < 2; w++) {
+        soma_activation a = parse_ok(w ? "log_softmax" : "softmax");
+        for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) {
+            int cols = widths[k];
+            soma_activation_forward(&a, y, x, ROWS, cols);
+            soma_activation_backward(&a, dx, NULL, y, dy, ROWS, cols);
+            for (int r = 0; r < ROWS; r++) {
+                float y1[MAXC], d1[MAXC];
+                LD want[MAXC];
+                soma_activation_forward(&a, y1, x + r * cols, 1, cols);
+                soma_activation_backward(&a, d1, NULL, y1, dy + r * cols, 1, cols);
+                ref_softmax(want, x + r * cols, cols, w == 1);
+                for (int j = 0; j < cols; j++) {
+                    cr_assert(same_bits(y[r * cols + j], y1[j]) && same_bits(dx[r * cols + j], d1[j]),
+                              "[%s] %s cols %d row %d: differs from the row alone", cur_set,
+                              w ? "log_softmax" : "softmax", cols, r);
+                    cr_assert(ulps(y1[j], want[j]) <= 2, "[%s] cols %d row %d: %.9g, want %.12Lg",
+                              cur_set, cols, r, y1[j], want[j]);
+                }
+            }
+        }
+    }
+    free(x), free(y), free(dy), free(dx);
+}
+
+Test(activations, many_rows_at_once) { for_each_set(check_many_rows_at_once); }
+
+// Concurrent calls share nothing but the read-only dispatch: the same bits
+// as one thread's.
+typedef struct {
+    soma_activation a;
+    const float *x;
+    float *y;
+    int64_t n;
+} act_job;
+
+static void *act_job_run(void *p) {
+    act_job *j = p;
+    for (int rep = 0; rep < 20; rep++) soma_activation_forward(&j->a, j->y, j->x, j->n / 100, 100);
+    return NULL;
+}
+
+static void check_threads(void) {
+    enum { N = 20000 };
+    const char *specs[] = {"sigmoid", "gelu", "softmax", "silu"};
+    float *x = malloc(N * sizeof *x), *want = malloc(N * sizeof *want);
+    float *y[2] = {malloc(N * sizeof(float)), malloc(N * sizeof(float))};
+    cr_assert(x && want && y[0] && y[1]);
+    for (int i = 0; i < N; i++) x[i] = (float)(-15 + 30 * urand());
+    for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
+        act_job j[2];
+        for (int t = 0; t < 2; t++) j[t] = (act_job){parse_ok(specs[s]), x, y[t], N};
+        soma_activation_forward(&j[0].a, want, x, N / 100, 100);
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, act_job_run, &j[1]), 0);
+        act_job_run(&j[0]);
+        cr_assert_eq(pthread_join(th, NULL), 0);
+        for (int t = 0; t < 2; t++)
+            cr_assert(memcmp(y[t], want, N * sizeof *want) == 0, "[%s] %s: thread %d differs",
+                      cur_set, specs[s], t);
+    }
+    free(x), free(want), free(y[0]), free(y[1]);
+}
+
+Test(activations, concurrent_calls_agree) {
+    if (getenv("SOMA_TEST_EMULATED"))
+        cr_skip_test("under %s: qemu-user 7.2 aborts a forked child of a threaded process that "
+                     "starts threads", getenv("SOMA_TEST_EMULATED"));
+    for_each_set(check_threads);
 }
 
 // ---- parsing --------------------------------------------------------------------------

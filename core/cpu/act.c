@@ -18,12 +18,23 @@
 // tanh, softmax, log_softmax, elu, selu, softplus, exponential, the
 // piecewise-linear ones, ...), as TensorFlow's gradients do, and from the
 // input x otherwise (soma_activation_needs_input).
+//
+// This scalar code is the reference and the fallback. While the AVX2 or NEON
+// kernel set is active, soma_activation_forward / _backward first offer the
+// call to that set's SLEEF kernels (kernels/<isa>/act_<isa>.c: the relu
+// family, sigmoid, tanh, softmax, log_softmax, elu, selu, gelu in both forms,
+// softplus, log_sigmoid, softsign, silu, leaky_relu, the hard_* ones, relu6,
+// the shrinks, exponential), which stay within 2 ulp and give the same
+// special values; the rest (celu, mish, tanh_shrink, sparse*, squareplus,
+// threshold, a relu with both a slope and a cap or threshold) run here.
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "base/base.h"
 #include "cpu/act.h"
+#include "cpu/cpu.h"
 #include "plugin/registry.h"
 
 #define SELU_ALPHA 1.6732632423543772848170429916717
@@ -343,8 +354,8 @@ static void sparsemax_row(float *y, const float *x, int64_t n) {
     }
 }
 
-void soma_activation_forward(const soma_activation *a, float *y, const float *x, int64_t rows,
-                             int64_t cols) {
+void soma_activation_forward_scalar(const soma_activation *a, float *y, const float *x,
+                                    int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0) return;
     const int64_t n = rows * cols;
     const float p0 = a->p[0], p1 = a->p[1], p2 = a->p[2];
@@ -391,7 +402,9 @@ void soma_activation_forward(const soma_activation *a, float *y, const float *x,
         MAP((float)((v > 0 ? (double)v : 0.0) + log1p(exp(-fabs((double)v)))));
         break;
     case SOMA_ACT_LOG_SIGMOID:
-        MAP((float)((v < 0 ? (double)v : 0.0) - log1p(exp(-fabs((double)v)))));
+        // -l rather than 0 - l for x >= 0: results that underflow (x > 103,
+        // +inf) are -0, the side log_sigmoid approaches 0 from.
+        MAP(v < 0 ? (float)((double)v - log1p(exp((double)v))) : (float)-log1p(exp(-(double)v)));
         break;
     case SOMA_ACT_SOFTSIGN:
         MAP(isinf(v) ? copysignf(1.0f, v) : (float)((double)v / (1.0 + fabs((double)v))));
@@ -496,8 +509,9 @@ static void fill_nan(float *dx, int64_t n) {
     for (int64_t i = 0; i < n; i++) dx[i] = NAN;
 }
 
-void soma_activation_backward(const soma_activation *a, float *dx, const float *x,
-                              const float *y, const float *dy, int64_t rows, int64_t cols) {
+void soma_activation_backward_scalar(const soma_activation *a, float *dx, const float *x,
+                                     const float *y, const float *dy, int64_t rows,
+                                     int64_t cols) {
     if (rows <= 0 || cols <= 0) return;
     const int64_t n = rows * cols;
     if (!x && soma_activation_needs_input(a)) {
@@ -624,4 +638,65 @@ void soma_activation_backward(const soma_activation *a, float *dx, const float *
         break;
     default: fill_nan(dx, n); break;
     }
+}
+
+// ---- dispatch to the vector kernels -------------------------------------------------
+
+// Which CPU kernel sets (soma_cpu_name()) the activation kernels of this
+// build serve: the AVX-512 set runs 16-lane kernels of the same body.
+static const struct {
+    const char *cpu;
+    const soma_act_kernels *kernels;
+} serving[] = {
+#if defined(__x86_64__)
+    {"avx2", &soma_act_kernels_avx2},
+    {"avx512", &soma_act_kernels_avx512},
+#elif defined(__aarch64__)
+    {"neon", &soma_act_kernels_neon},
+#endif
+    {NULL, NULL},
+};
+#define N_SERVING (sizeof serving / sizeof *serving - 1)
+
+// The activation kernels for the active CPU kernel set, or NULL (scalar).
+// dispatch.c hands out one name pointer per set, so the pointer that matched
+// entry i is remembered there and later calls compare pointers; switching
+// sets (soma_cpu_force) is seen on the next call.
+static const soma_act_kernels *vector_kernels(void) {
+    static _Atomic(const char *) seen[N_SERVING + 1];
+    const char *name = soma_cpu_name();
+    for (size_t i = 0; i < N_SERVING; i++)
+        if (name == atomic_load_explicit(&seen[i], memory_order_relaxed))
+            return serving[i].kernels;
+    for (size_t i = 0; i < N_SERVING; i++)
+        if (strcmp(name, serving[i].cpu) == 0) {
+            atomic_store_explicit(&seen[i], name, memory_order_relaxed);
+            return serving[i].kernels;
+        }
+    return NULL;
+}
+
+const char *soma_activation_kernels_name(void) {
+    const soma_act_kernels *vk = vector_kernels();
+    return vk ? vk->name : "scalar";
+}
+
+void soma_activation_forward(const soma_activation *a, float *y, const float *x, int64_t rows,
+                             int64_t cols) {
+    if (rows <= 0 || cols <= 0) return;
+    const soma_act_kernels *vk = vector_kernels();
+    if (vk && vk->forward(a, y, x, rows, cols)) return;
+    soma_activation_forward_scalar(a, y, x, rows, cols);
+}
+
+void soma_activation_backward(const soma_activation *a, float *dx, const float *x,
+                              const float *y, const float *dy, int64_t rows, int64_t cols) {
+    if (rows <= 0 || cols <= 0) return;
+    if (!x && soma_activation_needs_input(a)) {
+        fill_nan(dx, rows * cols);
+        return;
+    }
+    const soma_act_kernels *vk = vector_kernels();
+    if (vk && vk->backward(a, dx, x, y, dy, rows, cols)) return;
+    soma_activation_backward_scalar(a, dx, x, y, dy, rows, cols);
 }

@@ -1,8 +1,10 @@
 /* core/cpu — Keras 3's activation catalogue (keras.activations) on rows × cols
  * row-major float data: parsing of spec strings, forward, and backward as
  * dx = dy ⊙ f'(x) (the row-wise Jacobian product for softmax, log_softmax and
- * sparsemax, which act over the last axis). Scalar C for now; a later issue
- * puts SLEEF kernels behind the same entry points. */
+ * sparsemax, which act over the last axis). The entry points run the vector
+ * kernels of the active CPU kernel set (soma_cpu_name(): AVX2 or NEON, on
+ * SLEEF) where it has them, and the scalar code (the reference: transcendental
+ * functions in double, <= 1 ulp) otherwise. */
 #ifndef SOMA_CORE_ACT_H
 #define SOMA_CORE_ACT_H
 
@@ -74,5 +76,46 @@ void soma_activation_forward(const soma_activation *a, float *y, const float *x,
  * 1 at ±1). A needs_input activation called with x == NULL yields NaN. */
 void soma_activation_backward(const soma_activation *a, float *dx, const float *x,
                               const float *y, const float *dy, int64_t rows, int64_t cols);
+
+/* ---- vector kernels (kernels/<isa>/act_<isa>.c) ------------------------------------
+ * One set per ISA, used while the active CPU kernel set (soma_cpu_name()) is
+ * one it serves: its own name, and "avx512" for the AVX2 set. Each call
+ * returns false, having written nothing, when the set has no vector code for
+ * the activation as parametrised; the scalar code then runs. The kernels
+ * work on any length and alignment and in place (y == x, dx == dy), allocate
+ * nothing and keep no state. Forward results are within 2 ulp of the exact
+ * value, and special values (NaN, ±inf, ±0 inputs) give what the scalar code
+ * gives. Lanes a kernel cannot get right (tails where results turn subnormal,
+ * non-finite inputs where a formula would meet inf·0) are recomputed by
+ * soma_activation_forward_scalar / _backward_scalar one element at a time, so
+ * an elementwise result depends on the element's value only, never on its
+ * position or the length of the call. */
+typedef struct soma_act_kernels {
+    const char *name; /* "avx2", "neon" */
+    bool (*forward)(const soma_activation *a, float *y, const float *x, int64_t rows,
+                    int64_t cols);
+    /* Called with x != NULL whenever soma_activation_needs_input(a). */
+    bool (*backward)(const soma_activation *a, float *dx, const float *x, const float *y,
+                     const float *dy, int64_t rows, int64_t cols);
+} soma_act_kernels;
+
+/* Which activation kernels the active CPU kernel set runs: "avx2", "avx512",
+ * "neon", or "scalar". */
+const char *soma_activation_kernels_name(void);
+
+#if defined(__x86_64__)
+extern const soma_act_kernels soma_act_kernels_avx2;
+extern const soma_act_kernels soma_act_kernels_avx512;
+#elif defined(__aarch64__)
+extern const soma_act_kernels soma_act_kernels_neon;
+#endif
+
+/* The scalar code alone, whatever kernel set is active (the vector kernels'
+ * fallback; the same contract as soma_activation_forward / _backward). */
+void soma_activation_forward_scalar(const soma_activation *a, float *y, const float *x,
+                                    int64_t rows, int64_t cols);
+void soma_activation_backward_scalar(const soma_activation *a, float *dx, const float *x,
+                                     const float *y, const float *dy, int64_t rows,
+                                     int64_t cols);
 
 #endif
