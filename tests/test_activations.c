@@ -218,7 +218,7 @@ static int64_t ulps(float got, LD want) {
 
 // Each numeric check runs once per kernel set this machine runs, the
 // activations dispatching on soma_cpu_name(): "generic" is the scalar
-// reference path, "avx2" and "avx512" the AVX2 SLEEF kernels, "neon" the
+// reference path, "avx2" and "avx512" their own SLEEF kernels, "neon" the
 // NEON ones.
 static const char *const set_names[] = {"generic", "avx2", "avx512", "neon"};
 static const char *cur_set = "generic";
