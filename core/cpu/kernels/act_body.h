@@ -1,0 +1,741 @@
+/* core/cpu/kernels/act_body.h — the activation kernels, written once on blocks
+ * of VW floats through the helper layer (vf/vm/vd types and functions) of the
+ * ISA file that includes it: kernels/avx2/act_avx2.c (8 lanes),
+ * kernels/avx512/act_avx512.c (16), kernels/neon/act_neon.c (4). That file
+ * defines VW, KERNELS_NAME and KERNELS_SYMBOL, then includes this at the end.
+ * Only ISA kernel files include it; it has no include guard on purpose. */
+
+#define SELU_ALPHA 1.6732632423543772848170429916717
+#define SELU_SCALE 1.0507009873554804934193349852946
+#define SQRT1_2 0.70710678118654752440084436210485
+#define SQRT_2_OVER_PI 0.79788456080286535587989211986876
+#define INV_SQRT_2PI 0.39894228040143267793994605993438
+#define TWO_OVER_SQRT_PI 1.1283791670955125738961589031215
+#define GELU_C 0.044715
+
+static inline vf vf_zero(void) { return vf_set1(0.0f); }
+static inline unsigned lane_mask(int w) { return (1u << w) - 1u; }
+// First w floats of p, the rest filled with `pad`.
+static inline vf load_part(const float *p, int w, float pad) {
+    float t[VW];
+    for (int j = 0; j < VW; j++) t[j] = pad;
+    memcpy(t, p, (size_t)w * sizeof *t);
+    return vf_load(t);
+}
+static inline void store_part(float *p, vf v, int w) {
+    float t[VW];
+    vf_store(t, v);
+    memcpy(p, t, (size_t)w * sizeof *t);
+}
+// A block of w <= VW floats: whole when w is VW.
+static inline vf load_w(const float *p, int w, float pad) {
+    return w == VW ? vf_load(p) : load_part(p, w, pad);
+}
+static inline void store_w(float *p, vf v, int w) {
+    if (w == VW) vf_store(p, v);
+    else store_part(p, v, w);
+}
+// a > b ? a : b, as the scalar code's ternaries (NaN in a gives b).
+static inline vf vf_max(vf a, vf b) { return vf_sel(vf_gt(a, b), a, b); }
+
+// e^a for double a, to float accuracy: the float part h goes to SLEEF, the
+// rest (|l| <= 2^-24·|a|) is put back as e^h·(1 + l). Needs e^h normal:
+// a >= -87.
+static inline vd vd_exp(vd a) {
+    const vf h = vf_cvt(a);
+    const vd l = vd_sub(a, vd_cvt(h));
+    const vd e = vd_cvt(vf_exp(h));
+    return vd_fma(e, l, e);
+}
+
+// ---- forward kernels (VW lanes) ----
+
+// σ(x) = 1/(1 + e^{-x}) for x >= 0, e^{x}/(1 + e^{x}) below: e = e^{-|x|} <= 1
+// never overflows and is the result's own subnormal tail. SLEEF's error in e
+// reaches the result at most undamped, then two roundings (1 + e, the
+// quotient): at most 2 ulp, the bound the tests hold it to.
+static inline vf k_sigmoid(vf x) {
+    const vf e = vf_exp(vf_neg(vf_abs(x)));
+    const vf num = vf_sel(vf_lt(x, vf_zero()), e, vf_set1(1.0f));
+    return vf_div(num, vf_add(vf_set1(1.0f), e));
+}
+
+// x·σ(x) as num/(1 + e), num = x or x·e, in double from SLEEF's e: its
+// error (at most halved for x >= 0, damped by 1/(1 + e) below) and one
+// rounding. (In float, the rounding of x·e on top reaches 3 ulp.) The tail
+// below -80, where e^x turns subnormal in float and loses its precision,
+// goes to the scalar code.
+static inline vf k_silu(vf x) {
+    const vd xd = vd_cvt(x), e = vd_cvt(vf_exp(vf_neg(vf_abs(x))));
+    const vd num = vd_sel(vf_lt(x, vf_zero()), vd_mul(xd, e), xd);
+    return vf_cvt(vd_div(num, vd_add(vd_set1(1.0), e)));
+}
+static inline vm h_silu(vf x) { return vm_not(vf_ge(x, vf_set1(-80.0f))); }
+
+// max(x, 0) + log1p(e^{-|x|}): the log1p term is at most half the result
+// when x > 0, and the whole result (rounded once by SLEEF) otherwise.
+static inline vf k_softplus(vf x) {
+    const vf l = vf_log1p(vf_exp(vf_neg(vf_abs(x))));
+    return vf_add(vf_sel(vf_gt(x, vf_zero()), x, vf_zero()), l);
+}
+static inline vf k_log_sigmoid(vf x) {
+    const vf l = vf_log1p(vf_exp(vf_neg(vf_abs(x))));
+    return vf_sel(vf_lt(x, vf_zero()), vf_sub(x, l), vf_neg(l)); // -l: 0 - l is +0 for l = 0
+}
+
+// x > 0 ? x : α·expm1(x), the product in double (one rounding).
+static inline vf k_elu(vf x, float alpha) {
+    vf e = vf_expm1(x);
+    if (alpha != 1.0f) e = vf_cvt(vd_mul(vd_cvt(e), vd_set1(alpha)));
+    return vf_sel(vf_gt(x, vf_zero()), x, e);
+}
+
+// scale·x or scale·α·expm1(x), both in double as the scalar code does.
+static inline vf k_selu(vf x) {
+    const vf pos = vf_cvt(vd_mul(vd_cvt(x), vd_set1(SELU_SCALE)));
+    const vf neg = vf_cvt(vd_mul(vd_cvt(vf_expm1(x)), vd_set1(SELU_SCALE * SELU_ALPHA)));
+    return vf_sel(vf_gt(x, vf_zero()), pos, neg);
+}
+
+// Φ(x) = erfc(-x/√2)/2 and the e^{-x²/2} that gelu's derivative and the
+// argument correction need, for |x| <= 10. SLEEF's erfc is asked for
+// erfc(|z|), |z| = |x|/√2 (where it is accurate relative to a small result),
+// and Φ(x) for x >= 0 is 1 - erfc(|z|)/2. |z| is double; its float part
+// h goes to SLEEF and the rest l back in: erfc(h + l) = erfc(h) -
+// l·(2/√π)·e^{-h²}, with e^{-h²} = e^{-x²/2} to the precision that term needs.
+typedef struct {
+    vd phi2; // 2Φ(x)
+    vd g;    // e^{-x²/2}
+} gelu_parts;
+static inline gelu_parts gelu_split(vf x) {
+    const vd xd = vd_cvt(x);
+    const vd z = vd_mul(vd_cvt(vf_abs(x)), vd_set1(SQRT1_2));
+    const vf zh = vf_cvt(z);
+    const vd zl = vd_sub(z, vd_cvt(zh));
+    const vd g = vd_exp(vd_mul(vd_mul(xd, xd), vd_set1(-0.5)));
+    const vd c = vd_mul(vd_mul(zl, vd_set1(TWO_OVER_SQRT_PI)), g);
+    const vd w = vd_sub(vd_cvt(vf_erfc(zh)), c); // erfc(|z|)
+    return (gelu_parts){vd_sel(vf_lt(x, vf_zero()), w, vd_sub(vd_set1(2.0), w)), g};
+}
+// x·Φ(x) rounds to x beyond 10 (the deficit is below 1e-23 relative); below
+// -10 the result heads for the subnormals: scalar code.
+static inline vf k_gelu(vf x) {
+    const gelu_parts p = gelu_split(x);
+    const vf r = vf_cvt(vd_mul(vd_mul(vd_cvt(x), vd_set1(0.5)), p.phi2));
+    return vf_sel(vf_gt(x, vf_set1(10.0f)), x, r);
+}
+static inline vm h_gelu(vf x) { return vm_not(vf_ge(x, vf_set1(-10.0f))); }
+
+// The tanh form: x·σ(t), t = 2·√(2/π)·(x + 0.044715x³), in double; e^{-|t|}
+// through vd_exp (exact argument), then num/(1 + e) in double. Beyond 10 it
+// rounds to x; below -9 the result heads for the subnormals: scalar code.
+static inline vd gelu_tanh_t(vd xd) {
+    const vd x3 = vd_mul(vd_mul(xd, xd), xd);
+    return vd_mul(vd_set1(2.0 * SQRT_2_OVER_PI), vd_fma(vd_set1(GELU_C), x3, xd));
+}
+static inline vf k_gelu_tanh(vf x) {
+    const vd xd = vd_cvt(x);
+    const vd t = gelu_tanh_t(xd);
+    const vm neg = vf_lt(vf_cvt(t), vf_zero());
+    const vd e = vd_exp(vd_sel(neg, t, vd_sub(vd_set1(0.0), t)));
+    const vd num = vd_sel(neg, vd_mul(xd, e), xd);
+    const vf r = vf_cvt(vd_div(num, vd_add(vd_set1(1.0), e)));
+    return vf_sel(vf_gt(x, vf_set1(10.0f)), x, r);
+}
+static inline vm h_gelu_tanh(vf x) { return vm_not(vf_ge(x, vf_set1(-9.0f))); }
+
+// x/(1 + |x|) in float, with what rounding dropped from 1 + |x| (t, by
+// Knuth's two-sum) divided back in: the quotient's rounding and a second-order
+// term remain, within 1 ulp. ±inf: scalar code.
+static inline vf k_softsign(vf x) {
+    const vf one = vf_set1(1.0f), ax = vf_abs(x);
+    const vf d = vf_add(one, ax), bb = vf_sub(d, one);
+    const vf t = vf_add(vf_sub(one, vf_sub(d, bb)), vf_sub(ax, bb));
+    const vf q = vf_div(x, d);
+    return vf_sel(vf_eq(q, vf_zero()), q, vf_fnma(q, vf_div(t, d), q)); // keeps -0
+}
+static inline vm h_softsign(vf x) { return vf_eq(vf_abs(x), vf_set1(INFINITY)); }
+
+// The piecewise ones, as the scalar code's ternaries (NaN falls through the
+// comparisons into the formula).
+static inline vf k_hard_sigmoid(vf x) {
+    const vf r = vf_cvt(vd_div(vd_add(vd_cvt(x), vd_set1(3.0)), vd_set1(6.0)));
+    return vf_sel(vf_le(x, vf_set1(-3.0f)), vf_zero(),
+                  vf_sel(vf_ge(x, vf_set1(3.0f)), vf_set1(1.0f), r));
+}
+static inline vf k_hard_silu(vf x) {
+    const vd xd = vd_cvt(x);
+    const vf r = vf_cvt(vd_div(vd_mul(xd, vd_add(xd, vd_set1(3.0))), vd_set1(6.0)));
+    return vf_sel(vf_le(x, vf_set1(-3.0f)), vf_set1(-0.0f),
+                  vf_sel(vf_ge(x, vf_set1(3.0f)), x, r));
+}
+static inline vf k_soft_shrink(vf x, float t) {
+    const vf r = vf_sel(vf_eq(x, x), vf_zero(), x);
+    return vf_sel(vf_gt(x, vf_set1(t)), vf_sub(x, vf_set1(t)),
+                  vf_sel(vf_lt(x, vf_set1(-t)), vf_add(x, vf_set1(t)), r));
+}
+static inline vf k_clamp(vf x, float lo, float hi) {
+    return vf_sel(vf_lt(x, vf_set1(lo)), vf_set1(lo),
+                  vf_sel(vf_gt(x, vf_set1(hi)), vf_set1(hi), x));
+}
+
+// Keras' relu without a negative slope: x > t (or NaN) passes, then the cap.
+static inline vf k_relu_capped(vf x, float cap, float t) {
+    vf r = vf_sel(vm_or(vf_gt(x, vf_set1(t)), vm_not(vf_eq(x, x))), x, vf_zero());
+    if (!isnan(cap)) {
+        r = vf_sel(vf_lt(r, vf_zero()), vf_zero(), r);
+        r = vf_sel(vf_gt(r, vf_set1(cap)), vf_set1(cap), r);
+    }
+    return r;
+}
+
+// ---- loops ----
+
+// Lanes flagged in h (within the first w) are recomputed by the scalar code
+// from the inputs v; the first w lanes of r then go to y.
+static void fwd_fix(const soma_activation *a, float *y, vf v, vf r, unsigned h, int w) {
+    float xs[VW], ys[VW];
+    vf_store(xs, v);
+    vf_store(ys, r);
+    for (int j = 0; j < w; j++)
+        if (h >> j & 1u) soma_activation_forward_scalar(a, &ys[j], &xs[j], 1, 1);
+    memcpy(y, ys, (size_t)w * sizeof *y);
+}
+
+// y = F over n elements, F an expression in the block v; HARD (an expression
+// in v) flags the lanes for the scalar code. The tail is padded with zeros,
+// which no kernel flags.
+#define FWD_LOOP(F, HARD)                                \
+    for (int64_t i = 0; i < n; i += VW) {                \
+        const int w = n - i < VW ? (int)(n - i) : VW;    \
+        const vf v = load_w(x + i, w, 0.0f);             \
+        const vf r = (F);                                \
+        const unsigned h = vm_bits(HARD) & lane_mask(w); \
+        if (!h) store_w(y + i, r, w);                    \
+        else fwd_fix(a, y + i, v, r, h, w);              \
+    }
+
+static void bwd_fix(const soma_activation *a, float *dx, vf xv, vf gv, vf r, unsigned h, int w) {
+    float xs[VW], gs[VW], ds[VW], ys[VW] = {0};
+    vf_store(xs, xv);
+    vf_store(gs, gv);
+    vf_store(ds, r);
+    for (int j = 0; j < w; j++)
+        if (h >> j & 1u) soma_activation_backward_scalar(a, &ds[j], &xs[j], &ys[j], &gs[j], 1, 1);
+    memcpy(dx, ds, (size_t)w * sizeof *dx);
+}
+
+// dx = D over n elements with the blocks xv = x, gv = dy (derivatives that
+// need the input), HARD as in FWD_LOOP.
+#define BWD_LOOP_X(D, HARD)                              \
+    for (int64_t i = 0; i < n; i += VW) {                \
+        const int w = n - i < VW ? (int)(n - i) : VW;    \
+        const vf xv = load_w(x + i, w, 0.0f);            \
+        const vf gv = load_w(dy + i, w, 0.0f);           \
+        const vf r = (D);                                \
+        const unsigned h = vm_bits(HARD) & lane_mask(w); \
+        if (!h) store_w(dx + i, r, w);                   \
+        else bwd_fix(a, dx + i, xv, gv, r, h, w);        \
+    }
+
+// dx = D with the blocks yv = y, gv = dy (derivatives from the output).
+#define BWD_LOOP_Y(D)                                 \
+    for (int64_t i = 0; i < n; i += VW) {             \
+        const int w = n - i < VW ? (int)(n - i) : VW; \
+        const vf yv = load_w(y + i, w, 0.0f);         \
+        const vf gv = load_w(dy + i, w, 0.0f);        \
+        const vf r = (D);                             \
+        (void)yv;                                     \
+        store_w(dx + i, r, w);                        \
+    }
+
+// ---- rows: softmax and log_softmax ----
+
+static float row_max(const float *x, int64_t n) {
+    vf m = vf_set1(-INFINITY);
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        m = vf_max(load_w(x + i, w, -INFINITY), m);
+    }
+    return vf_hmax(m);
+}
+
+// d = x - m as the float d plus its rounding error (Knuth's two-sum), the
+// error zeroed where it is not finite (x or m infinite: d is then ±inf or NaN
+// and says all).
+static inline vf shifted_exp(vf v, vf m) {
+    const vf nm = vf_neg(m);
+    const vf d = vf_add(v, nm);
+    const vf bb = vf_sub(d, v);
+    vf err = vf_add(vf_sub(v, vf_sub(d, bb)), vf_sub(nm, bb));
+    err = vf_sel(vf_lt(vf_abs(err), vf_set1(INFINITY)), err, vf_zero());
+    const vf e = vf_exp(d);
+    return vf_fma(e, err, e); // e^{d + err} = e^d·(1 + err)
+}
+
+// As the scalar code: NaN anywhere, +inf (inf - inf) or an all -inf row make
+// the row NaN. Exponentials are stored, summed in double, then scaled in
+// double: SLEEF's ulp plus one rounding.
+static void softmax_row(float *y, const float *x, int64_t n) {
+    const vf m = vf_set1(row_max(x, n));
+    vd sum = vd_set1(0.0);
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        const vf e = shifted_exp(load_w(x + i, w, -INFINITY), m);
+        sum = vd_add(sum, vd_cvt(e));
+        store_w(y + i, e, w);
+    }
+    const vd inv = vd_set1(1.0 / vd_hsum(sum));
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        const vf r = vf_cvt(vd_mul(vd_cvt(load_w(y + i, w, 0.0f)), inv));
+        store_w(y + i, r, w);
+    }
+}
+
+// Σ exp(x - m) = k + rest with k the count of maxima, log1p(rest) when k is 1
+// (the scalar code's split); y = (x - m) - lse in double, one rounding.
+static void log_softmax_row(float *y, const float *x, int64_t n) {
+    const float mf = row_max(x, n);
+    const vf m = vf_set1(mf);
+    vd rest = vd_set1(0.0);
+    int64_t k = 0;
+    bool bad = false;
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        const vf v = load_w(x + i, w, -INFINITY);
+        const vf d = vf_sub(v, m);
+        const vm below = vf_lt(d, vf_zero());
+        const unsigned at_max = vm_bits(vf_eq(d, vf_zero()));
+        k += __builtin_popcount(at_max);
+        bad |= (vm_bits(below) | at_max) != lane_mask(VW); // d > 0 or NaN
+        rest = vd_add(rest, vd_cvt(vf_sel(below, shifted_exp(v, m), vf_zero())));
+    }
+    const double r = vd_hsum(rest);
+    const double lse = bad ? NAN : k == 1 ? log1p(r) : log((double)k + r);
+    const vd md = vd_set1((double)mf), ld = vd_set1(lse);
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        const vf v = load_w(x + i, w, 0.0f);
+        const vf o = vf_cvt(vd_sub(vd_sub(vd_cvt(v), md), ld));
+        store_w(y + i, o, w);
+    }
+}
+
+// Rows narrower than two blocks (a classifier's 10 classes) would spend more
+// on per-row tails than on arithmetic. There the per-row work (max, sums over
+// a few elements) is scalar, and the exponentials and scaling run in blocks
+// of VW across row ends against per-element copies of the row values (written
+// row by row, read as vectors: building each block's lanes in registers from
+// scalar stores would stall on store forwarding). NARROW_ROWS rows at a time
+// keep it all on the stack; each row still gets the same bits wherever it
+// sits.
+#define NARROW_COLS (2 * VW)
+#define NARROW_ROWS 64
+#define NARROW_N (NARROW_ROWS * NARROW_COLS + VW)
+
+static void spread_f(float *out, const float *vals, int64_t nr, int64_t cols) {
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t j = 0; j < cols; j++) out[r * cols + j] = vals[r];
+    for (int j = 0; j < VW; j++) out[nr * cols + j] = 0;
+}
+static void spread_d(double *out, const double *vals, int64_t nr, int64_t cols) {
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t j = 0; j < cols; j++) out[r * cols + j] = vals[r];
+    for (int j = 0; j < VW; j++) out[nr * cols + j] = 0;
+}
+
+static void row_maxes(float *m, const float *x, int64_t nr, int64_t cols) {
+    for (int64_t r = 0; r < nr; r++) {
+        float v = -INFINITY;
+        for (int64_t j = 0; j < cols; j++) v = x[r * cols + j] > v ? x[r * cols + j] : v;
+        m[r] = v;
+    }
+}
+
+static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols) {
+    float m[NARROW_ROWS], me[NARROW_N];
+    double inv[NARROW_ROWS], ie[NARROW_N];
+    for (int64_t r0 = 0; r0 < rows; r0 += NARROW_ROWS) {
+        const int64_t nr = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS, n = nr * cols;
+        const float *xc = x + r0 * cols;
+        float *yc = y + r0 * cols;
+        row_maxes(m, xc, nr, cols);
+        spread_f(me, m, nr, cols);
+        for (int64_t i = 0; i < n; i += VW) {
+            const int w = n - i < VW ? (int)(n - i) : VW;
+            const vf v = load_w(xc + i, w, 0.0f);
+            const vf e = shifted_exp(v, vf_load(me + i));
+            store_w(yc + i, e, w);
+        }
+        for (int64_t q = 0; q < nr; q++) {
+            double sum = 0;
+            for (int64_t j = 0; j < cols; j++) sum += yc[q * cols + j];
+            inv[q] = 1.0 / sum;
+        }
+        spread_d(ie, inv, nr, cols);
+        for (int64_t i = 0; i < n; i += VW) {
+            const int w = n - i < VW ? (int)(n - i) : VW;
+            const vf e = load_w(yc + i, w, 0.0f);
+            const vf o = vf_cvt(vd_mul(vd_cvt(e), vd_load(ie + i)));
+            store_w(yc + i, o, w);
+        }
+    }
+}
+
+static void log_softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols) {
+    float m[NARROW_ROWS], me[NARROW_N], e[NARROW_N];
+    double lse[NARROW_ROWS], le[NARROW_N];
+    for (int64_t r0 = 0; r0 < rows; r0 += NARROW_ROWS) {
+        const int64_t nr = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS, n = nr * cols;
+        const float *xc = x + r0 * cols;
+        float *yc = y + r0 * cols;
+        row_maxes(m, xc, nr, cols);
+        spread_f(me, m, nr, cols);
+        for (int64_t i = 0; i < n; i += VW) {
+            const int w = n - i < VW ? (int)(n - i) : VW;
+            const vf v = load_w(xc + i, w, 0.0f);
+            vf_store(e + i, shifted_exp(v, vf_load(me + i)));
+        }
+        // As log_softmax_row: k maxima, the rest summed, NaN or inf - inf
+        // making the row NaN; lse = log1p((k - 1) + rest), VW rows per call.
+        for (int64_t q = 0; q < nr; q++) {
+            double rest = 0;
+            int64_t k = 0;
+            bool bad = false;
+            for (int64_t j = 0; j < cols; j++) {
+                const float d = xc[q * cols + j] - m[q];
+                if (d < 0) rest += e[q * cols + j];
+                else if (d == 0) k++;
+                else bad = true;
+            }
+            lse[q] = bad ? NAN : (double)(k - 1) + rest;
+        }
+        for (int64_t q = nr; q < NARROW_ROWS; q++) lse[q] = 0;
+        for (int64_t q = 0; q < nr; q += VW) vd_store(lse + q, vd_log1p_d(vd_load(lse + q)));
+        spread_d(le, lse, nr, cols);
+        for (int64_t i = 0; i < n; i += VW) {
+            const int w = n - i < VW ? (int)(n - i) : VW;
+            const vf v = load_w(xc + i, w, 0.0f);
+            const vd d = vd_sub(vd_cvt(v), vd_cvt(vf_load(me + i)));
+            const vf o = vf_cvt(vd_sub(d, vd_load(le + i)));
+            store_w(yc + i, o, w);
+        }
+    }
+}
+
+// Backward of narrow rows: the per-row sum scalar, the rest across row ends.
+static void softmax_narrow_backward(float *dx, const float *y, const float *dy, int64_t rows,
+                                    int64_t cols, bool log_form) {
+    double s[NARROW_ROWS], se[NARROW_N]; // Σ dy·y (softmax) or Σ dy (log_softmax)
+    for (int64_t r0 = 0; r0 < rows; r0 += NARROW_ROWS) {
+        const int64_t nr = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS, n = nr * cols;
+        const float *yc = y + r0 * cols, *gc = dy + r0 * cols;
+        float *dc = dx + r0 * cols;
+        for (int64_t q = 0; q < nr; q++) {
+            double acc = 0;
+            for (int64_t j = 0; j < cols; j++)
+                acc += log_form ? (double)gc[q * cols + j]
+                                : (double)gc[q * cols + j] * yc[q * cols + j];
+            s[q] = acc;
+        }
+        spread_d(se, s, nr, cols);
+        for (int64_t i = 0; i < n; i += VW) {
+            const int w = n - i < VW ? (int)(n - i) : VW;
+            const vd sv = vd_load(se + i);
+            const vf yv = load_w(yc + i, w, 0.0f);
+            const vf gv = load_w(gc + i, w, 0.0f);
+            const vf o = log_form ? vf_cvt(vd_sub(vd_cvt(gv), vd_mul(vd_cvt(vf_exp(yv)), sv)))
+                                  : vf_cvt(vd_mul(vd_cvt(yv), vd_sub(vd_cvt(gv), sv)));
+            store_w(dc + i, o, w);
+        }
+    }
+}
+
+// ---- entry points ----
+
+static bool forward(const soma_activation *a, float *y, const float *x, int64_t rows,
+                    int64_t cols) {
+    const int64_t n = rows * cols;
+    const float p0 = a->p[0], p1 = a->p[1], p2 = a->p[2];
+    switch (a->kind) {
+    case SOMA_ACT_RELU:
+        if (p0 == 0) {
+            if (isnan(p1) && p2 == 0) {
+                FWD_LOOP(vf_max(vf_zero(), v), vm_none());
+            } else {
+                FWD_LOOP(k_relu_capped(v, p1, p2), vm_none());
+            }
+            return true;
+        }
+        if (isnan(p1) && p2 == 0) {
+            FWD_LOOP(vf_sel(vf_gt(v, vf_zero()), v, vf_mul(vf_set1(p0), v)), vm_none());
+            return true;
+        }
+        return false; // a slope with a cap or threshold: rare, scalar
+    case SOMA_ACT_LEAKY_RELU:
+        FWD_LOOP(vf_sel(vf_gt(v, vf_zero()), v, vf_mul(vf_set1(p0), v)), vm_none());
+        return true;
+    case SOMA_ACT_RELU6: FWD_LOOP(k_clamp(v, 0.0f, 6.0f), vm_none()); return true;
+    case SOMA_ACT_HARD_TANH: FWD_LOOP(k_clamp(v, -1.0f, 1.0f), vm_none()); return true;
+    case SOMA_ACT_HARD_SIGMOID: FWD_LOOP(k_hard_sigmoid(v), vm_none()); return true;
+    case SOMA_ACT_HARD_SILU: FWD_LOOP(k_hard_silu(v), vm_none()); return true;
+    case SOMA_ACT_HARD_SHRINK:
+        FWD_LOOP(vf_sel(vf_le(vf_abs(v), vf_set1(p0)), vf_zero(), v), vm_none());
+        return true;
+    case SOMA_ACT_SOFT_SHRINK: FWD_LOOP(k_soft_shrink(v, p0), vm_none()); return true;
+    case SOMA_ACT_SIGMOID: FWD_LOOP(k_sigmoid(v), vm_none()); return true;
+    case SOMA_ACT_TANH: FWD_LOOP(vf_tanh(v), vm_none()); return true;
+    case SOMA_ACT_EXPONENTIAL: FWD_LOOP(vf_exp(v), vm_none()); return true;
+    case SOMA_ACT_SILU: FWD_LOOP(k_silu(v), h_silu(v)); return true;
+    case SOMA_ACT_SOFTPLUS: FWD_LOOP(k_softplus(v), vm_none()); return true;
+    case SOMA_ACT_LOG_SIGMOID: FWD_LOOP(k_log_sigmoid(v), vm_none()); return true;
+    case SOMA_ACT_ELU: FWD_LOOP(k_elu(v, p0), vm_none()); return true;
+    case SOMA_ACT_SELU: FWD_LOOP(k_selu(v), vm_none()); return true;
+    case SOMA_ACT_GELU:
+        if (p0 != 0) {
+            FWD_LOOP(k_gelu_tanh(v), h_gelu_tanh(v));
+        } else {
+            FWD_LOOP(k_gelu(v), h_gelu(v));
+        }
+        return true;
+    case SOMA_ACT_SOFTSIGN: FWD_LOOP(k_softsign(v), h_softsign(v)); return true;
+    case SOMA_ACT_SOFTMAX:
+        if (cols < NARROW_COLS) softmax_narrow(y, x, rows, cols);
+        else
+            for (int64_t r = 0; r < rows; r++) softmax_row(y + r * cols, x + r * cols, cols);
+        return true;
+    case SOMA_ACT_LOG_SOFTMAX:
+        if (cols < NARROW_COLS) log_softmax_narrow(y, x, rows, cols);
+        else
+            for (int64_t r = 0; r < rows; r++) log_softmax_row(y + r * cols, x + r * cols, cols);
+        return true;
+    default: return false;
+    }
+}
+
+// Derivatives of the x-based kernels, times dy, rounded once.
+
+// The derivatives of silu and gelu cross zero (near -1.28 and -0.75), where
+// float-accurate parts would leave an absolute error of an ulp of 1: there
+// everything is double (SLEEF's double exp, a series for Φ) and rounded once.
+
+// gelu' = Φ(x) + x·φ(x). For |x| <= 3, Φ(x) = 1/2 + φ(x)·x·S(x²) with
+// S(z) = Σ z^k/(2k+1)!! (positive terms; the 34 below leave 3e-19 relative
+// at z = 9), evaluated as its even and odd halves in z² (two chains, half
+// the latency), φ from the double exp. Beyond 3 the derivative is away from
+// its zero and the float parts of gelu_split do (1 beyond 10).
+#define GELU_SERIES_TERMS 34
+static const double gelu_series[GELU_SERIES_TERMS] = { // 1/(2k+1)!!
+    1.0, 0.3333333333333333, 0.06666666666666667, 0.009523809523809525, 0.0010582010582010583,
+    9.62000962000962e-05, 7.4000074000074e-06, 4.9333382666716e-07, 2.901963686277412e-08,
+    1.5273493085670588e-09, 7.273091945557423e-11, 3.1622138893727926e-12,
+    1.264885555749117e-13, 4.684761317589322e-15, 1.6154349370997664e-16,
+    5.211080442257311e-18, 1.5791152855325184e-19, 4.5117579586643385e-21,
+    1.2193940428822536e-22, 3.1266513920057783e-24, 7.625979004892143e-26,
+    1.7734834895098008e-27, 3.9410744211328905e-29, 8.38526472581466e-31,
+    1.7112785154723796e-32, 3.3554480695536855e-34, 6.33103409349752e-36,
+    1.1510971079086399e-37, 2.019468610366035e-39, 3.4228281531627713e-41,
+    5.611193693709461e-43, 8.906656656681684e-45, 1.3702548702587206e-46, 2.04515652277421e-48,
+};
+static inline vd gelu_grad_series(vd xd) {
+    const vd z = vd_mul(xd, xd), w = vd_mul(z, z);
+    vd ev = vd_set1(gelu_series[GELU_SERIES_TERMS - 2]);
+    vd od = vd_set1(gelu_series[GELU_SERIES_TERMS - 1]);
+    for (int k = GELU_SERIES_TERMS - 4; k >= 0; k -= 2) {
+        ev = vd_fma(ev, w, vd_set1(gelu_series[k]));
+        od = vd_fma(od, w, vd_set1(gelu_series[k + 1]));
+    }
+    const vd p = vd_fma(z, od, ev);
+    const vd phi = vd_mul(vd_exp_d(vd_mul(z, vd_set1(-0.5))), vd_set1(INV_SQRT_2PI));
+    // Φ + xφ = 1/2 + φ·(x·p + x)
+    return vd_fma(phi, vd_fma(xd, p, xd), vd_set1(0.5));
+}
+static inline vf d_gelu(vf x, vf g) {
+    const vd xd = vd_cvt(x);
+    const vm near = vf_le(vf_abs(x), vf_set1(3.0f));
+    vd d = gelu_grad_series(xd);
+    if (vm_bits(near) != lane_mask(VW)) {
+        const gelu_parts p = gelu_split(x);
+        const vd far = vd_fma(vd_mul(xd, vd_set1(INV_SQRT_2PI)), p.g, vd_mul(vd_set1(0.5), p.phi2));
+        d = vd_sel(near, d, far);
+    }
+    const vf r = vf_cvt(vd_mul(vd_cvt(g), d));
+    return vf_sel(vf_gt(x, vf_set1(10.0f)), g, r);
+}
+
+// σ(t) + 2x·t'/2·σ(t)·σ(-t) with σ(t), σ(-t) = 1 - σ(t) from one e^{-|t|}.
+static inline vf d_gelu_tanh(vf x, vf g) {
+    const vd xd = vd_cvt(x);
+    const vd t = gelu_tanh_t(xd);
+    const vm neg = vf_lt(vf_cvt(t), vf_zero());
+    const vd e = vd_exp_d(vd_sel(neg, t, vd_sub(vd_set1(0.0), t)));
+    const vd r = vd_div(vd_set1(1.0), vd_add(vd_set1(1.0), e));
+    const vd er = vd_mul(e, r);
+    const vd s = vd_sel(neg, er, r), sm = vd_sel(neg, r, er);
+    const vd du = vd_mul(vd_set1(SQRT_2_OVER_PI),
+                         vd_fma(vd_set1(3.0 * GELU_C), vd_mul(xd, xd), vd_set1(1.0)));
+    const vd d = vd_fma(vd_mul(vd_mul(vd_set1(2.0), xd), du), vd_mul(s, sm), s);
+    return vf_cvt(vd_mul(vd_cvt(g), d));
+}
+
+// silu' = σ(x)·(1 + x·σ(-x)).
+static inline vf d_silu(vf x, vf g) {
+    const vd xd = vd_cvt(x);
+    const vd e = vd_exp_d(vd_cvt(vf_neg(vf_abs(x))));
+    const vd r = vd_div(vd_set1(1.0), vd_add(vd_set1(1.0), e));
+    const vd er = vd_mul(e, r);
+    const vm neg = vf_lt(x, vf_zero());
+    const vd s = vd_sel(neg, er, r), sm = vd_sel(neg, r, er);
+    const vd d = vd_mul(s, vd_fma(xd, sm, vd_set1(1.0)));
+    return vf_cvt(vd_mul(vd_cvt(g), d));
+}
+// ±inf would meet inf·0 in these formulas: scalar code (its limits).
+static inline vm h_nonfinite(vf x) { return vm_not(vf_le(vf_abs(x), vf_set1(FLT_MAX))); }
+
+static inline vf d_softsign(vf x, vf g) {
+    const vd q = vd_add(vd_set1(1.0), vd_cvt(vf_abs(x)));
+    return vf_cvt(vd_mul(vd_cvt(g), vd_div(vd_set1(1.0), vd_mul(q, q))));
+}
+
+static inline vf d_hard_silu(vf x, vf g) {
+    const vd xd = vd_cvt(x);
+    const vd d = vd_div(vd_fma(vd_set1(2.0), xd, vd_set1(3.0)), vd_set1(6.0));
+    const vf mid = vf_cvt(vd_mul(vd_cvt(g), d));
+    return vf_sel(vf_le(x, vf_set1(-3.0f)), vf_mul(g, vf_zero()),
+                  vf_sel(vf_ge(x, vf_set1(3.0f)), g, mid));
+}
+
+// TF's gradients of relu with a cap or threshold (no slope): 1 where x passes.
+static inline vf d_relu_capped(vf x, vf g, float cap, float t) {
+    vm pass = vf_gt(x, vf_set1(t));
+    if (!isnan(cap)) {
+        if (t == 0 && cap == 6) pass = vm_and(pass, vf_lt(x, vf_set1(6.0f)));
+        else pass = vm_and(pass, vm_and(vf_le(x, vf_set1(cap)), vf_ge(x, vf_zero())));
+    }
+    return vf_mul(g, vf_sel(pass, vf_set1(1.0f), vf_zero()));
+}
+
+static void softmax_row_backward(float *dx, const float *y, const float *dy, int64_t n) {
+    vd acc = vd_set1(0.0);
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        const vf yv = load_w(y + i, w, 0.0f);
+        const vf gv = load_w(dy + i, w, 0.0f);
+        acc = vd_fma(vd_cvt(gv), vd_cvt(yv), acc);
+    }
+    const vd dot = vd_set1(vd_hsum(acc));
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        const vf yv = load_w(y + i, w, 0.0f);
+        const vf gv = load_w(dy + i, w, 0.0f);
+        const vf r = vf_cvt(vd_mul(vd_cvt(yv), vd_sub(vd_cvt(gv), dot)));
+        store_w(dx + i, r, w);
+    }
+}
+
+static void log_softmax_row_backward(float *dx, const float *y, const float *dy, int64_t n) {
+    vd acc = vd_set1(0.0);
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        acc = vd_add(acc, vd_cvt(load_w(dy + i, w, 0.0f)));
+    }
+    const vd s = vd_set1(vd_hsum(acc));
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        const vf yv = load_w(y + i, w, 0.0f);
+        const vf gv = load_w(dy + i, w, 0.0f);
+        const vf r = vf_cvt(vd_sub(vd_cvt(gv), vd_mul(vd_cvt(vf_exp(yv)), s)));
+        store_w(dx + i, r, w);
+    }
+}
+
+static bool backward(const soma_activation *a, float *dx, const float *x, const float *y,
+                     const float *dy, int64_t rows, int64_t cols) {
+    const int64_t n = rows * cols;
+    const float p0 = a->p[0], p1 = a->p[1], p2 = a->p[2];
+    const vf one = vf_set1(1.0f), zero = vf_zero();
+    switch (a->kind) {
+    case SOMA_ACT_RELU:
+        if (isnan(p1) && p2 == 0) {
+            BWD_LOOP_Y(vf_mul(gv, vf_sel(vf_gt(yv, zero), one, vf_set1(p0))));
+            return true;
+        }
+        if (p0 == 0) {
+            BWD_LOOP_X(d_relu_capped(xv, gv, p1, p2), vm_none());
+            return true;
+        }
+        return false;
+    case SOMA_ACT_LEAKY_RELU:
+        BWD_LOOP_Y(vf_mul(gv, vf_sel(vf_gt(yv, zero), one, vf_set1(p0))));
+        return true;
+    case SOMA_ACT_SIGMOID: BWD_LOOP_Y(vf_mul(gv, vf_mul(yv, vf_sub(one, yv)))); return true;
+    case SOMA_ACT_TANH:
+        BWD_LOOP_Y(vf_mul(gv, vf_mul(vf_sub(one, yv), vf_add(one, yv))));
+        return true;
+    case SOMA_ACT_EXPONENTIAL: BWD_LOOP_Y(vf_mul(gv, yv)); return true;
+    case SOMA_ACT_ELU:
+        if (!(p0 > 0)) return false;
+        BWD_LOOP_Y(vf_mul(gv, vf_sel(vf_gt(yv, zero), one, vf_add(yv, vf_set1(p0)))));
+        return true;
+    case SOMA_ACT_SELU: {
+        const vf sa = vf_set1((float)SELU_SCALE); // the scalar code's (float)SELU_SCALE
+        BWD_LOOP_Y(vf_mul(gv, vf_sel(vf_lt(yv, zero),
+                                     vf_cvt(vd_add(vd_cvt(yv), vd_set1(SELU_SCALE * SELU_ALPHA))),
+                                     sa)));
+        return true;
+    }
+    case SOMA_ACT_SOFTPLUS: BWD_LOOP_Y(vf_mul(gv, vf_neg(vf_expm1(vf_neg(yv))))); return true;
+    case SOMA_ACT_LOG_SIGMOID: BWD_LOOP_Y(vf_mul(gv, vf_neg(vf_expm1(yv)))); return true;
+    case SOMA_ACT_HARD_SIGMOID:
+        BWD_LOOP_Y(vf_mul(gv, vf_sel(vm_and(vf_gt(yv, zero), vf_lt(yv, one)),
+                                     vf_set1(1.0f / 6.0f), zero)));
+        return true;
+    case SOMA_ACT_RELU6:
+        BWD_LOOP_Y(vf_mul(gv, vf_sel(vm_and(vf_gt(yv, zero), vf_lt(yv, vf_set1(6.0f))), one,
+                                     zero)));
+        return true;
+    case SOMA_ACT_HARD_TANH:
+        BWD_LOOP_X(vf_mul(gv, vf_sel(vm_and(vf_ge(xv, vf_set1(-1.0f)), vf_le(xv, one)), one, zero)),
+                   vm_none());
+        return true;
+    case SOMA_ACT_HARD_SHRINK:
+    case SOMA_ACT_SOFT_SHRINK:
+        // y != 0 exactly where |x| > threshold; a negative threshold passes all.
+        if (p0 < 0) {
+            BWD_LOOP_Y(vf_mul(gv, one));
+        } else {
+            BWD_LOOP_Y(vf_mul(gv, vf_sel(vf_eq(yv, zero), zero, one)));
+        }
+        return true;
+    case SOMA_ACT_HARD_SILU: BWD_LOOP_X(d_hard_silu(xv, gv), vm_none()); return true;
+    case SOMA_ACT_SOFTSIGN: BWD_LOOP_X(d_softsign(xv, gv), vm_none()); return true;
+    case SOMA_ACT_SILU: BWD_LOOP_X(d_silu(xv, gv), h_nonfinite(xv)); return true;
+    case SOMA_ACT_GELU:
+        if (p0 != 0) {
+            BWD_LOOP_X(d_gelu_tanh(xv, gv), h_nonfinite(xv));
+        } else {
+            BWD_LOOP_X(d_gelu(xv, gv), h_gelu(xv));
+        }
+        return true;
+    case SOMA_ACT_SOFTMAX:
+    case SOMA_ACT_LOG_SOFTMAX: {
+        const bool lf = a->kind == SOMA_ACT_LOG_SOFTMAX;
+        if (cols < NARROW_COLS) softmax_narrow_backward(dx, y, dy, rows, cols, lf);
+        else if (lf)
+            for (int64_t r = 0; r < rows; r++)
+                log_softmax_row_backward(dx + r * cols, y + r * cols, dy + r * cols, cols);
+        else
+            for (int64_t r = 0; r < rows; r++)
+                softmax_row_backward(dx + r * cols, y + r * cols, dy + r * cols, cols);
+        return true;
+    }
+    default: return false;
+    }
+}
+
+const soma_act_kernels KERNELS_SYMBOL = {
+    .name = KERNELS_NAME,
+    .forward = forward,
+    .backward = backward,
+};
