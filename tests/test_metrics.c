@@ -32,6 +32,9 @@ Test(metrics, accuracy_family) {
     cr_assert_float_eq(metric_value("binary_accuracy", bt, 2, 1, bp, 4, 1), 0.75, 1e-12);
     cr_assert_float_eq(metric_value("binary_accuracy(threshold=0.7)", bt, 2, 1, bp, 4, 1), 1.0, 1e-12);
     cr_assert_float_eq(metric_value("accuracy", bt, 2, 1, bp, 4, 1), 0.75, 1e-12); // resolves to binary
+    // strictly greater: exactly 0.5 is class 0
+    float half_t[2] = {0, 1}, half_p[2] = {0.5f, 0.5f};
+    cr_assert_float_eq(metric_value("binary_accuracy", half_t, 2, 1, half_p, 2, 1), 0.5, 1e-12);
     // sparse: labels [2, 1] vs rows argmax 1, 1 → 0.5
     float st[2] = {2, 1}, sp[6] = {0.1f, 0.6f, 0.3f, 0.05f, 0.95f, 0};
     cr_assert_float_eq(metric_value("sparse_categorical_accuracy", st, 1, 1, sp, 2, 3), 0.5, 1e-12);

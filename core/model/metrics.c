@@ -59,17 +59,6 @@ static void accuracy_rows(soma_acc_kind kind, const soma_tview *yt, const soma_t
     }
 }
 
-int64_t soma_accuracy_count(soma_acc_kind kind, const soma_tview *yt, const soma_tview *yp) {
-    int64_t rows = soma_tview_rows(yp);
-    float *v = malloc((size_t)(rows > 0 ? rows : 1) * sizeof *v);
-    if (!v) return -1;
-    accuracy_rows(kind, yt, yp, 5, 0.5, v);
-    double c = 0;
-    for (int64_t r = 0; r < rows; r++) c += v[r];
-    free(v);
-    return (int64_t)llround(c);
-}
-
 // ---- metric specs ----------------------------------------------------------------
 
 static const soma_param_spec threshold_p[] = {
@@ -96,32 +85,34 @@ int soma_metric_create(const char *spec, soma_metric *out) {
     // keeps the user's 'acc' or 'accuracy').
     size_t n = strcspn(spec, "( ");
     snprintf(out->name, sizeof out->name, "%.*s", (int)(n < sizeof out->name ? n : sizeof out->name - 1), spec);
-    soma_obj *o = NULL;
-    int rc = soma_obj_create_static(SOMA_KIND_METRIC, spec, metric_items, N_METRIC_ITEMS, &o);
-    if (rc == SOMA_OK) {
-        out->kind = (soma_acc_kind)(o->item - metric_items);
-        out->threshold = 0.5;
-        out->k = 5;
-        if (o->item->n_params && o->item->params == threshold_p) out->threshold = o->values[0].num;
-        if (o->item->n_params && o->item->params == k_p) out->k = (int64_t)o->values[0].num;
-        soma_obj_free(o);
-        if (out->k < 1) return soma_error_set(SOMA_E_INVALID, "metric '%s': k must be >= 1", out->name);
+    // One of the core's metric names, or else any loss (mse, mae, ...): the
+    // mean of its per-sample values.
+    const soma_item *loss_item;
+    if (soma_static_find(out->name, metric_items, N_METRIC_ITEMS) < 0) {
+        if (soma_registry_find(SOMA_KIND_LOSS, out->name, &loss_item, NULL) != SOMA_OK) {
+            char known[512] = "";
+            for (int i = 0; i < N_METRIC_ITEMS; i++) {
+                size_t l = strlen(known);
+                snprintf(known + l, sizeof known - l, "%s, ", metric_items[i].name);
+            }
+            return soma_error_set(SOMA_E_NOT_FOUND, "unknown metric '%s' (known: %sacc, or any loss name)",
+                                  out->name, known);
+        }
+        int rc = soma_obj_create(SOMA_KIND_LOSS, spec, &out->loss);
+        if (rc) return soma_error_prefix("metric '%s'", out->name);
+        out->kind = SOMA_ACC_LOSS;
         return SOMA_OK;
     }
-    if (rc != SOMA_E_NOT_FOUND || strstr(soma_last_error(), "unknown metric") == NULL) return rc;
-    // Any loss is also a metric (mse, mae, ...): the mean of its per-sample values.
-    rc = soma_obj_create(SOMA_KIND_LOSS, spec, &out->loss);
-    if (rc == SOMA_E_NOT_FOUND && strstr(soma_last_error(), "unknown loss")) {
-        char known[512] = "";
-        for (int i = 0; i < N_METRIC_ITEMS; i++) {
-            size_t l = strlen(known);
-            snprintf(known + l, sizeof known - l, "%s, ", metric_items[i].name);
-        }
-        return soma_error_set(SOMA_E_NOT_FOUND, "unknown metric '%s' (known: %sacc, or any loss name)",
-                              out->name, known);
-    }
-    if (rc) return soma_error_prefix("metric '%s'", out->name);
-    out->kind = SOMA_ACC_LOSS;
+    soma_obj *o = NULL;
+    int rc = soma_obj_create_static(SOMA_KIND_METRIC, spec, metric_items, N_METRIC_ITEMS, &o);
+    if (rc) return rc;
+    out->kind = (soma_acc_kind)(o->item - metric_items);
+    out->threshold = 0.5;
+    out->k = 5;
+    if (o->item->params == threshold_p) out->threshold = o->values[0].num;
+    if (o->item->params == k_p) out->k = (int64_t)o->values[0].num;
+    soma_obj_free(o);
+    if (out->k < 1) return soma_error_set(SOMA_E_INVALID, "metric '%s': k must be >= 1", out->name);
     return SOMA_OK;
 }
 

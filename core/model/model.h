@@ -17,13 +17,10 @@ typedef enum soma_reduction {
 int soma_reduction_parse(const char *name, soma_reduction *out);
 /* Keras' squeeze_or_expand_to_same_rank on contiguous views. */
 void soma_align_ranks(soma_tview *y_true, soma_tview *y_pred);
-/* Reduced loss of per-row values with optional per-row weights w (NULL = 1),
- * and d_values[r] = ∂loss/∂values[r] (d_values may be NULL). For NONE the
- * result is the weighted sum (callers read the values themselves). */
-double soma_reduce(soma_reduction red, const float *values, const float *w,
-                   int64_t rows, float *d_values);
-/* The same with a 0/1 row mask (NULL: none) merged as Keras' apply_mask
- * does, and w_given_sum = Σ of the weights as the user gave them (a scalar
+/* Reduced loss of per-row values with optional per-row weights w (NULL = 1)
+ * and d_values[r] = ∂loss/∂values[r] (d_values may be NULL); for NONE the
+ * weighted sum (callers read the values themselves). mask is a 0/1 row mask
+ * (NULL: none) merged as Keras' apply_mask does, and w_given_sum = Σ of the weights as the user gave them (a scalar
  * weight counts once; NAN when there are no weights), the divisor of
  * mean_with_sample_weight. */
 double soma_reduce_ex(soma_reduction red, const float *values, const float *w,
@@ -46,9 +43,6 @@ typedef enum soma_acc_kind {
 } soma_acc_kind;
 /* Keras' compile-time resolution of 'accuracy' from shapes (KERAS.md §4.2). */
 soma_acc_kind soma_accuracy_resolve(const soma_tview *y_true, const soma_tview *y_pred);
-/* Number of correct rows in a batch (-1 on allocation failure). */
-int64_t soma_accuracy_count(soma_acc_kind kind, const soma_tview *y_true,
-                            const soma_tview *y_pred);
 
 #define SOMA_MAX_METRICS 6
 typedef struct soma_metric {

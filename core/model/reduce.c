@@ -68,13 +68,6 @@ double soma_reduce_ex(soma_reduction red, const float *values, const float *w, c
     return sum * scale;
 }
 
-double soma_reduce(soma_reduction red, const float *values, const float *w, int64_t rows,
-                   float *d_values) {
-    double given = 0;
-    for (int64_t r = 0; w && r < rows; r++) given += w[r];
-    return soma_reduce_ex(red, values, w, NULL, rows, w ? given : NAN, d_values);
-}
-
 int soma_weights_expand(const soma_tensor *sw, int64_t n_samples, int64_t rows, float *w) {
     if (sw->numel == 1) {
         for (int64_t r = 0; r < rows; r++) w[r] = sw->data[0];
