@@ -70,6 +70,9 @@ bool soma_obj_option(const soma_obj *obj, const char *key, double *value);
  * object has no vtable and no state. */
 int soma_obj_create_static(soma_kind kind, const char *spec, const soma_item *items,
                            int n_items, soma_obj **out);
+/* Index of the item answering to name (canonical or alias, ignoring case and
+ * '_'), or -1. */
+int soma_static_find(const char *name, const soma_item *items, int n_items);
 static inline const soma_init_vt *soma_obj_init(const soma_obj *o) {
     return (const soma_init_vt *)o->vt;
 }

@@ -498,6 +498,15 @@ static int obj_make(soma_kind kind, const char *spec, spec_parsed *p, const soma
     return SOMA_OK;
 }
 
+int soma_static_find(const char *name, const soma_item *items, int n_items) {
+    for (int i = 0; i < n_items; i++) {
+        bool hit = soma_names_match(items[i].name, name);
+        for (const char *const *a = items[i].aliases; a && *a && !hit; a++) hit = soma_names_match(*a, name);
+        if (hit) return i;
+    }
+    return -1;
+}
+
 int soma_obj_create_static(soma_kind kind, const char *spec, const soma_item *items, int n_items,
                            soma_obj **out) {
     if (!out) return soma_error_set(SOMA_E_INVALID, "soma_obj_create_static: out is NULL");
@@ -506,11 +515,8 @@ int soma_obj_create_static(soma_kind kind, const char *spec, const soma_item *it
     spec_parsed p;
     int rc = parse_spec(kind, spec, &p);
     if (rc != SOMA_OK) return rc;
-    for (int i = 0; i < n_items; i++) {
-        bool hit = soma_names_match(items[i].name, p.name);
-        for (const char *const *a = items[i].aliases; a && *a && !hit; a++) hit = soma_names_match(*a, p.name);
-        if (hit) return obj_make(kind, spec, &p, &items[i], "(built in)", out);
-    }
+    int found = soma_static_find(p.name, items, n_items);
+    if (found >= 0) return obj_make(kind, spec, &p, &items[found], "(built in)", out);
     char known[512] = "";
     for (int i = 0; i < n_items; i++) {
         size_t l = strlen(known);
