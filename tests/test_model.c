@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/fpenv.h"
 #include "cpu/cpu.h"
 #include "model/model.h"
 
@@ -283,6 +284,78 @@ Test(fit, deterministic_under_a_seed) {
     cr_assert(memcmp(w[0], w[1], IN * 16 * sizeof(float)) == 0, "same seed gave different weights");
     cr_assert(memcmp(w[0], w[2], IN * 16 * sizeof(float)) != 0, "different seeds gave the same weights");
     for (int i = 0; i < 3; i++) free(w[i]);
+    soma_tensor_free(x);
+    soma_tensor_free(y);
+}
+
+typedef struct fp_seen {
+    soma_fpenv want;
+    int calls, wrong;
+} fp_seen;
+
+static int check_callback_fpenv(void *user, int event, int epoch, int64_t step, const soma_logs *logs) {
+    (void)event, (void)epoch, (void)step, (void)logs;
+    fp_seen *s = user;
+    s->calls++;
+    s->wrong += soma_fpenv_get() != s->want;
+    return 0;
+}
+
+// fit/evaluate/predict flush denormals (a weight of 1e-39 reads as 0, as on
+// TensorFlow) unless the model keeps them; either way the caller's own
+// floating-point state comes back, and fit's callback runs under it.
+Test(fit, denormals_flush_to_zero_inside_and_the_callers_state_is_kept) {
+#if !defined(__x86_64__) && !defined(__aarch64__)
+    cr_skip_test("no flush-to-zero control on this architecture");
+#endif
+    soma_fpenv user = soma_fpenv_get();
+    cr_assert_eq(soma_fpenv_flushing(user) == user, 0, "the test process already flushes denormals");
+    float one = 1.0f, target = 0.0f;
+    int64_t d[2] = {1, 1};
+    soma_tensor *x, *y, *out;
+    ASSERT_OK(soma_tensor_create(&x, 2, d, &one));
+    ASSERT_OK(soma_tensor_create(&y, 2, d, &target));
+    soma_model *m;
+    ASSERT_OK(soma_model_create(&m));
+    ASSERT_OK(soma_model_add_input(m, 1, (int64_t[]){1})); // built (initialised) by compile
+    ASSERT_OK(soma_model_add_dense(m, 1, "linear", "constant(value=1e-39)", "zeros"));
+    ASSERT_OK(soma_model_compile(m, "sgd(learning_rate=0)", "mse", NULL));
+    const float denormal = 1e-39f;
+    cr_assert(denormal > 0 && denormal < 1.17549435e-38f);
+
+    ASSERT_OK(soma_model_predict(m, x, 0, &out));
+    cr_assert_eq(out->data[0], 0.0f, "flushing: 1·1e-39 gave %g", (double)out->data[0]);
+    soma_tensor_free(out);
+    cr_assert_eq(soma_fpenv_get(), user, "predict left the thread's floating-point state changed");
+    ASSERT_OK(soma_model_set_flush_denormals(m, 0));
+    ASSERT_OK(soma_model_predict(m, x, 0, &out));
+    cr_assert_eq(out->data[0], denormal, "IEEE: 1·1e-39 gave %g", (double)out->data[0]);
+    soma_tensor_free(out);
+    cr_assert_eq(soma_fpenv_get(), user);
+    ASSERT_OK(soma_model_set_flush_denormals(m, 1));
+
+    // A step of SGD with learning rate 0 under flushing reads the weight as 0
+    // and writes back 0 (TensorFlow does the same).
+    fp_seen seen = {.want = user};
+    soma_fit_config fc = soma_fit_defaults();
+    fc.verbose = 0;
+    fc.epochs = 2;
+    fc.callback = check_callback_fpenv;
+    fc.callback_user = &seen;
+    ASSERT_OK(soma_model_fit(m, x, y, &fc));
+    cr_assert_eq(seen.calls, 4); // batch end and epoch end, twice
+    cr_assert_eq(seen.wrong, 0, "the callback ran under fit's state %d times", seen.wrong);
+    cr_assert_eq(soma_fpenv_get(), user, "fit left the thread's floating-point state changed");
+    float *k;
+    ASSERT_OK(soma_model_weights(m, 0, &k, NULL, NULL, NULL));
+    cr_assert_eq(k[0], 0.0f, "the denormal weight after fit is %g", (double)k[0]);
+    soma_logs logs;
+    ASSERT_OK(soma_model_evaluate(m, x, y, 0, 0, &logs));
+    cr_assert_eq(soma_logs_get(&logs, "loss", -1), 0.0);
+    cr_assert_eq(soma_fpenv_get(), user);
+
+    ASSERT_ERR(soma_model_set_flush_denormals(NULL, 1), SOMA_E_INVALID, "NULL");
+    soma_model_free(m);
     soma_tensor_free(x);
     soma_tensor_free(y);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/fpenv.h"
 #include "cpu/cpu.h"
 #include "thread/pool.h"
 #include "thread/topology.h"
@@ -463,6 +464,49 @@ Test(pool, ranges_on_workers_see_one_core) {
         cr_assert(one_core, "range 1 ran on a worker that may use CPUs %s", str);
     }
     cr_assert(on_worker, "no range ever ran on a worker");
+}
+
+typedef struct fp_seen {
+    soma_fpenv env[2];
+    pthread_t tid[2];
+} fp_seen;
+
+static void record_fpenv(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)begin;
+    (void)end;
+    fp_seen *s = arg;
+    if (thread_index < 0 || thread_index >= 2) return;
+    s->env[thread_index] = soma_fpenv_get();
+    s->tid[thread_index] = pthread_self();
+    nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL); // let a worker claim range 1
+}
+
+// A range computes under the caller's floating-point state (flush-to-zero on
+// or off) whichever thread runs it, job after job: results cannot depend on
+// the thread. Runs on one CPU too (the worker then shares it).
+Test(pool, workers_take_the_callers_floating_point_state) {
+    clean_env();
+    soma_set_num_threads(2);
+    start_pool();
+    soma_fpenv user = soma_fpenv_get(), flushing = soma_fpenv_flushing(user);
+    int on_worker = 0;
+    for (int rep = 0; rep < 40 && on_worker < 4; rep++) {
+        soma_fpenv want = rep % 2 ? user : flushing;
+        soma_fpenv_set(want);
+        fp_seen s;
+        memset(&s, 0, sizeof s);
+        soma_parallel_for(NULL, 2, record_fpenv, &s);
+        soma_fpenv_set(user);
+        if (pthread_equal(s.tid[1], pthread_self())) continue; // the caller took range 1
+        on_worker++;
+        cr_assert_eq(s.env[0], want);
+        cr_assert_eq(s.env[1], want, "rep %d: the worker computed under state %#llx, the caller "
+                     "asked for %#llx", rep, (unsigned long long)s.env[1], (unsigned long long)want);
+    }
+    cr_assert(on_worker >= 2, "ranges ran on a worker only %d times", on_worker);
+#if defined(__x86_64__) || defined(__aarch64__)
+    cr_assert_neq(flushing, user, "this test needs a caller that does not flush denormals");
+#endif
 }
 
 Test(pool, pin_off_leaves_workers_on_the_whole_mask) {

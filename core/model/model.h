@@ -81,6 +81,7 @@ struct soma_model {
     int64_t input_shape[SOMA_MAX_DIMS];
     int64_t in_features;   /* 0 until known                               */
     bool built, compiled;
+    bool keep_denormals;   /* soma_model_set_flush_denormals(m, 0)      */
     uint64_t seed;
 
     /* parameters, gradients and optimizer slots: one block each */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fpenv.h"
 #include "model/model.h"
 
 // Stream ids for shuffling sit above the ones layers use for initial weights
@@ -200,9 +201,19 @@ static int push_history(soma_model *m, const soma_logs *logs) {
     return SOMA_OK;
 }
 
-SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tensor *y,
-                            const soma_fit_config *cfg_in) {
-    if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
+// The callback is the user's code: it runs under the user's floating-point
+// state, not the one fit computes under.
+static int call_back(const soma_fit_config *cfg, soma_fpenv user, int event, int epoch, int64_t step,
+                     const soma_logs *logs) {
+    soma_fpenv ours = soma_fpenv_get();
+    soma_fpenv_set(user);
+    int r = cfg->callback(cfg->callback_user, event, epoch, step, logs);
+    soma_fpenv_set(ours);
+    return r;
+}
+
+static int fit(soma_model *m, const soma_tensor *x, const soma_tensor *y,
+               const soma_fit_config *cfg_in, soma_fpenv user_fpenv) {
     if (!m->compiled) return soma_error_set(SOMA_E_STATE, "fit: compile the model first");
     soma_fit_config cfg = cfg_in ? *cfg_in : soma_fit_defaults();
     if (cfg.epochs < 0) return soma_error_set(SOMA_E_INVALID, "fit: epochs must be >= 0, got %d", cfg.epochs);
@@ -264,7 +275,7 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
             }
             add_logs(m, &st, &logs, "");
             soma_progress_update(&bar, s + 1, &logs, false);
-            if (cfg.callback && cfg.callback(cfg.callback_user, SOMA_FIT_BATCH_END, epoch, s, &logs)) {
+            if (cfg.callback && call_back(&cfg, user_fpenv, SOMA_FIT_BATCH_END, epoch, s, &logs)) {
                 stop = true;
                 steps_done = s + 1;
                 break;
@@ -281,8 +292,8 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
         }
         soma_progress_update(&bar, steps_done, &logs, true);
         if ((rc = push_history(m, &logs))) break;
-        if (stop || (cfg.callback && cfg.callback(cfg.callback_user, SOMA_FIT_EPOCH_END, epoch,
-                                                  steps_done - 1, &m->history[m->history_len - 1])))
+        if (stop || (cfg.callback && call_back(&cfg, user_fpenv, SOMA_FIT_EPOCH_END, epoch,
+                                               steps_done - 1, &m->history[m->history_len - 1])))
             break;
     }
     free(perm);
@@ -291,9 +302,8 @@ SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tens
     return rc;
 }
 
-SOMA_API int soma_model_evaluate(soma_model *m, const soma_tensor *x, const soma_tensor *y,
-                                 int64_t batch_size, int verbose, soma_logs *out) {
-    if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
+static int evaluate(soma_model *m, const soma_tensor *x, const soma_tensor *y, int64_t batch_size,
+                    int verbose, soma_logs *out) {
     if (!m->compiled) return soma_error_set(SOMA_E_STATE, "evaluate: compile the model first");
     if (!y) return soma_error_set(SOMA_E_INVALID, "evaluate: y is NULL");
     int rc = check_data(m, x, y, "evaluate");
@@ -317,10 +327,7 @@ SOMA_API int soma_model_evaluate(soma_model *m, const soma_tensor *x, const soma
     return SOMA_OK;
 }
 
-SOMA_API int soma_model_predict(soma_model *m, const soma_tensor *x, int64_t batch_size,
-                                soma_tensor **out) {
-    if (!m || !out) return soma_error_set(SOMA_E_INVALID, "predict: model and out are required");
-    *out = NULL;
+static int predict(soma_model *m, const soma_tensor *x, int64_t batch_size, soma_tensor **out) {
     int rc = check_data(m, x, NULL, "predict");
     if (rc) return rc;
     int64_t n = x->dims[0], batch = batch_size > 0 ? batch_size : 32;
@@ -336,6 +343,48 @@ SOMA_API int soma_model_predict(soma_model *m, const soma_tensor *x, int64_t bat
         memcpy(t->data + s * classes, res, (size_t)(b * classes) * sizeof(float));
     }
     *out = t;
+    return SOMA_OK;
+}
+
+// fit, evaluate and predict compute with denormals flushed to zero unless the
+// model keeps them (base/fpenv.h), and give the thread its own state back.
+static soma_fpenv enter(const soma_model *m) {
+    soma_fpenv user = soma_fpenv_get();
+    if (!m->keep_denormals) soma_fpenv_adopt(soma_fpenv_flushing(user));
+    return user;
+}
+
+SOMA_API int soma_model_fit(soma_model *m, const soma_tensor *x, const soma_tensor *y,
+                            const soma_fit_config *cfg) {
+    if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
+    soma_fpenv user = enter(m);
+    int rc = fit(m, x, y, cfg, user);
+    soma_fpenv_set(user);
+    return rc;
+}
+
+SOMA_API int soma_model_evaluate(soma_model *m, const soma_tensor *x, const soma_tensor *y,
+                                 int64_t batch_size, int verbose, soma_logs *out) {
+    if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
+    soma_fpenv user = enter(m);
+    int rc = evaluate(m, x, y, batch_size, verbose, out);
+    soma_fpenv_set(user);
+    return rc;
+}
+
+SOMA_API int soma_model_predict(soma_model *m, const soma_tensor *x, int64_t batch_size,
+                                soma_tensor **out) {
+    if (!m || !out) return soma_error_set(SOMA_E_INVALID, "predict: model and out are required");
+    *out = NULL;
+    soma_fpenv user = enter(m);
+    int rc = predict(m, x, batch_size, out);
+    soma_fpenv_set(user);
+    return rc;
+}
+
+SOMA_API int soma_model_set_flush_denormals(soma_model *m, int flush) {
+    if (!m) return soma_error_set(SOMA_E_INVALID, "model is NULL");
+    m->keep_denormals = !flush;
     return SOMA_OK;
 }
 

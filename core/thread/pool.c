@@ -6,7 +6,8 @@
 // jobs (a training step issues GEMMs microseconds apart) and then sleep on a
 // condition variable. Ranges are claimed, not assigned: a worker the OS has
 // descheduled (a busy CI machine) never makes the caller wait a time slice;
-// the caller runs the unclaimed ranges itself. At exit the workers are
+// the caller runs the unclaimed ranges itself. A range runs under the
+// caller's floating-point controls (base/fpenv.h), whoever claims it. At exit the workers are
 // stopped and joined so that leak checkers see a clean process. Each worker
 // binds itself to its core before it allocates anything, so its GEMM packing
 // buffers are first touched on its own NUMA node; a binding the system
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/fpenv.h"
 #include "cpu/cpu.h"
 #include "thread/pool.h"
 #include "thread/topology.h"
@@ -61,6 +63,7 @@ static struct {
     soma_range_fn fn;
     void *arg;
     int64_t n;
+    soma_fpenv fpenv; // the caller's floating-point state, taken by every range
 } pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work_cv = PTHREAD_COND_INITIALIZER,
@@ -166,6 +169,7 @@ static void run_claimed(uint32_t job) {
         if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + (1u << 16),
                                                    memory_order_acq_rel, memory_order_acquire))
             continue;
+        soma_fpenv_adopt(pool.fpenv);
         run_range(pool.n, parts, next, pool.fn, pool.arg);
         if (atomic_fetch_add_explicit(&pool.done, 1, memory_order_acq_rel) + 1 == parts - 1) {
             pthread_mutex_lock(&pool.lock);
@@ -333,6 +337,7 @@ void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *a
         pool.fn = fn;
         pool.arg = arg;
         pool.n = n;
+        pool.fpenv = soma_fpenv_get();
         atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
         // Only the holder of `busy` publishes, so gen + 1 is the new job.
         uint64_t g = atomic_load_explicit(&pool.gen, memory_order_relaxed) + 1;
