@@ -411,6 +411,32 @@ Test(errors, data_problems_are_named) {
     x->data[5] = NAN;
     ASSERT_ERR(soma_model_fit(m, x, y, &fc), SOMA_E_NUMERIC, "sample 2, feature 1");
     x->data[5] = 0.6f;
+    y->data[3] = NAN;
+    ASSERT_ERR(soma_model_fit(m, x, y, &fc), SOMA_E_NUMERIC, "y[sample 3, 0] is NaN");
+    ASSERT_ERR(soma_model_evaluate(m, x, y, 0, 0, NULL), SOMA_E_NUMERIC, "y[sample 3, 0] is NaN");
+    y->data[3] = 1;
+    {
+        // predict checks each batch as it comes: a bad value far in, in a
+        // later batch, is still named, and no output is handed back.
+        enum { N = 2100 };
+        float *big = calloc(N * 2, sizeof(float));
+        big[1500 * 2 + 1] = -INFINITY;
+        soma_tensor *xb, *out = (soma_tensor *)1;
+        ASSERT_OK(soma_tensor_create(&xb, 2, (int64_t[]){N, 2}, big));
+        ASSERT_ERR(soma_model_predict(m, xb, 100, &out), SOMA_E_NUMERIC,
+                   "predict: x[sample 1500, feature 1] is infinite");
+        cr_assert_null(out);
+        ASSERT_ERR(soma_model_evaluate(m, xb, NULL, 0, 0, NULL), SOMA_E_INVALID, "y is NULL");
+        xb->data[1500 * 2 + 1] = 0;
+        xb->data[N * 2 - 1] = NAN;
+        ASSERT_ERR(soma_model_predict(m, xb, 1000, &out), SOMA_E_NUMERIC, "x[sample 2099, feature 1] is NaN");
+        xb->data[N * 2 - 1] = 0;
+        ASSERT_OK(soma_model_predict(m, xb, 1000, &out));
+        cr_assert_eq(soma_tensor_dim(out, 0), N);
+        soma_tensor_free(out);
+        soma_tensor_free(xb);
+        free(big);
+    }
     fc.validation_split = 0.1; // floor(4·0.9) = 3 train, 1 val: fine
     ASSERT_OK(soma_model_fit(m, x, y, &fc));
     fc.validation_split = 1.5;
