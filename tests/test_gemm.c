@@ -458,7 +458,7 @@ Test(gemm_kernels, threads_bit_identical) {
     } shapes[] = {
         {0, 0, 100, 120, 200, 1, 1}, {1, 0, 97, 131, 150, 1, 1}, {0, 0, 150, 530, 300, 0, 1},
         {0, 1, 151, 200, 300, 0, 1}, {1, 1, 120, 130, 140, 0, 1}, {0, 0, 3, 1000, 300, 1, 0},
-        {0, 1, 4, 1000, 301, 0, 0},
+        {0, 1, 4, 1000, 301, 0, 0}, {0, 1, 1, 2000, 301, 0, 0}, {0, 1, 3, 1000, 77, 0, 0},
     };
     int tested = 0;
     for (int ki = 0; ki < NKERNELS; ki++) {
@@ -479,6 +479,9 @@ Test(gemm_kernels, threads_bit_identical) {
                 soma_gemm_plan plan = soma_sgemm_plan(shapes[s].ta, shapes[s].tb, m, n, k);
                 cr_assert_eq(plan.parts, t + 1, "shape %zu, %d threads: %d pieces", s, t + 1, plan.parts);
                 cr_assert_eq(plan.direct, shapes[s].direct, "shape %zu", s);
+                // NT with at most 3 rows: the dot-product kernel, where the set has one.
+                cr_assert_eq(plan.dot, shapes[s].tb && !shapes[s].ta && m <= 3 &&
+                                           soma_cpu_kernels_active()->dot != NULL, "shape %zu", s);
                 if (t > 0) cr_assert_eq(plan.split_m, shapes[s].split_m, "shape %zu", s);
                 c[t] = soma_alloc(sizeof(float) * (size_t)(m * n), 64);
                 for (int64_t i = 0; i < m * n; i++) c[t][i] = (float)(i % 13) * 0.25f;

@@ -7,6 +7,8 @@
 //   small enough to stay in L2 while every row panel of A streams past it —
 //   the shapes of a training step, where packing would cost more than it
 //   saves;
+// - the dot-product kernel for A·Bᵀ with a few rows of A (a batch-1 input
+//   gradient), where packing Bᵀ costs more than the product;
 // - otherwise the packed path: B in kc×nc blocks (L3), A in mc×kc blocks (L2),
 //   micro-tiles of mr×nr in registers.
 // Threads split the rows or the columns of C into pieces aligned to the
@@ -34,6 +36,11 @@
 // the workers spin between the GEMMs of a training step, and more once they
 // sleep. Measured on the training-step shapes: 2 threads win from ~3e5.
 #define PARALLEL_MIN_FLOPS 2.5e5
+// NT products with at most this many rows go to the set's dot-product kernel
+// (when it has one): packing Bᵀ for one row (batch-1 input gradients) cost
+// more than the product. Measured on Zen 5 (AVX-512), m×128×64: 0.39/1.22 µs
+// (dot/packed) at m = 1, 0.76/1.28 at 2, 1.17/1.34 at 3, 1.51/1.36 at 4.
+#define DOT_M_MAX 3
 // Largest mr·nr of any kernel set (8×32 AVX-512, 6×16, 8×12, 4×8).
 #define MAX_TILE SOMA_GEMM_MAX_TILE
 
@@ -137,7 +144,7 @@ typedef struct gemm_job {
     int64_t ldc;
     const float *bias; // epilogue: + bias[j], then relu; NULL / 0 for none
     int relu;
-    bool direct;
+    bool direct, dot;
     // The split among threads: `parts` pieces of whole units of `unit` rows
     // (split_m) or columns.
     bool split_m;
@@ -249,6 +256,13 @@ static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
 }
 
 static void run_piece(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    if (g->dot) {
+        const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
+                                       .bias = g->bias ? g->bias + j0 : NULL, .relu = g->relu};
+        g->ks->dot(i1 - i0, j1 - j0, g->k, g->a + i0 * g->rsa, g->rsa, g->b + j0 * g->csb, g->csb,
+                   g->c + i0 * g->ldc + j0, g->ldc, &ep);
+        return;
+    }
     if (g->direct) {
         run_direct(g, i0, i1, j0, j1);
         return;
@@ -275,12 +289,14 @@ static void plan_split(gemm_job *g) {
     const soma_cpu_kernels *ks = g->ks;
     int threads = soma_pool_threads();
     double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
-    int64_t mu = g->direct ? ks->direct_mr : ks->mr;
-    int64_t nu = g->direct ? 16 : ks->nr;
+    int64_t mu = g->dot ? 1 : g->direct ? ks->direct_mr : ks->mr;
+    int64_t nu = g->dot || g->direct ? 16 : ks->nr;
     int64_t munits = (g->m + mu - 1) / mu, nunits = (g->n + nu - 1) / nu;
     // Prefer splitting rows: each thread then reads only its rows of A and
-    // writes only its rows of C, and shares B through the cache.
-    g->split_m = munits >= threads || munits >= nunits;
+    // writes only its rows of C, and shares B through the cache. The dot
+    // kernel's few rows split along N instead: each thread then reads only
+    // its own rows of Bᵀ, the operand that is not small.
+    g->split_m = !g->dot && (munits >= threads || munits >= nunits);
     g->unit = g->split_m ? mu : nu;
     g->units = g->split_m ? munits : nunits;
     g->parts = 1;
@@ -293,12 +309,16 @@ static bool use_direct(int trans_b, int64_t m, int64_t n, int64_t k) {
            (m <= DIRECT_M_MAX || (double)k * (double)n * sizeof(float) <= DIRECT_B_BYTES);
 }
 
+static bool use_dot(const soma_cpu_kernels *ks, int trans_a, int trans_b, int64_t m) {
+    return ks->dot && trans_b && !trans_a && m <= DOT_M_MAX;
+}
+
 soma_gemm_plan soma_sgemm_plan(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
-    (void)trans_a;
     gemm_job g = {.ks = soma_cpu_kernels_active(), .m = m, .n = n, .k = k};
     g.direct = use_direct(trans_b, m, n, k);
+    g.dot = use_dot(g.ks, trans_a, trans_b, m);
     plan_split(&g);
-    return (soma_gemm_plan){.direct = g.direct, .parts = g.parts, .split_m = g.split_m};
+    return (soma_gemm_plan){.direct = g.direct, .dot = g.dot, .parts = g.parts, .split_m = g.split_m};
 }
 
 void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -320,6 +340,7 @@ void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
         .bias = bias, .relu = relu != 0,
     };
     g.direct = use_direct(trans_b, m, n, k);
+    g.dot = use_dot(g.ks, trans_a, trans_b, m);
     plan_split(&g);
     if (g.parts == 1) {
         run_piece(&g, 0, m, 0, n);

@@ -59,6 +59,18 @@ typedef void (*soma_sgemm_direct_fn)(int64_t m, int64_t n, int64_t k, const floa
                                      int64_t rsa, int64_t csa, const float *b, int64_t ldb,
                                      float *c, int64_t ldc, const soma_tile_epilogue *ep);
 
+/* The dot-product kernel for a few rows of A·Bᵀ (NT with small m: a batch-1
+ * input gradient), where packing Bᵀ would cost more than the product:
+ *     C[0:m, 0:n] ← epilogue(A·Bᵀ)
+ * with the rows of A contiguous along p (element (i, p) at a[i·rsa + p]) and
+ * B given as the n×k matrix whose transpose is multiplied (element (p, j) of
+ * Bᵀ at b[j·ldb + p]). Each element is a dot product whose summation order
+ * depends only on k, so splitting rows or columns changes no bit; the order
+ * differs from the packed path's, which is never used for the same shape. */
+typedef void (*soma_sgemm_dot_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                                  const float *b, int64_t ldb, float *c, int64_t ldc,
+                                  const soma_tile_epilogue *ep);
+
 /* The largest micro-tile (mr·nr floats) the framework's edge path holds: an
  * edge tile is computed whole into a buffer of this size on the stack and
  * merged from there (gemm.c). A kernel set may use a larger tile only once
@@ -77,6 +89,7 @@ typedef struct soma_cpu_kernels {
     soma_pack_fn pack_b; /* NULL: soma_pack_generic                        */
     int direct_mr;       /* rows per direct-kernel call                    */
     soma_sgemm_direct_fn direct; /* NULL: the generic direct kernel        */
+    soma_sgemm_dot_fn dot;       /* NULL: NT products always packed        */
 } soma_cpu_kernels;
 
 /* ---- the kernel sets compiled into this build ---- */
@@ -117,6 +130,7 @@ void soma_cpu_test_hide_isa(int hide);
  * split along M or N. Exposed so tests can check they cover every path. */
 typedef struct soma_gemm_plan {
     int direct;
+    int dot; /* NT with few rows on the set's dot-product kernel */
     int parts;
     int split_m;
 } soma_gemm_plan;

@@ -331,6 +331,60 @@ static void direct_avx2(int64_t m, DIRECT_ARGS) {
 #undef DIRECT_ARGS
 #undef DIRECT_PASS
 
+// ---- dot-product kernel (NT, few rows) ----
+
+// Lanes [0, w) set, for maskload/maskstore (which neither read nor fault
+// outside them).
+static inline __m256i lanes(int64_t w) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w < 8 ? w : 8)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Eight dot products of row a with rows b, b + ldb, … (the first nb; the
+// others are 0): lane l of each accumulator sums p ≡ l (mod 8) in p order,
+// then a fixed tree of horizontal adds gives lane j the sum of v[j]'s lanes.
+static ALWAYS_INLINE __m256 dot8(const int nb, int64_t k, const float *a, const float *b,
+                                 int64_t ldb) {
+    __m256 v[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) v[j] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; p += 8) {
+        const __m256i m = lanes(k - p);
+        const __m256 av = _mm256_maskload_ps(a + p, m);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            if (j < nb) v[j] = _mm256_fmadd_ps(av, _mm256_maskload_ps(b + j * ldb + p, m), v[j]);
+    }
+    const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+    const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+    const __m256 s0 = _mm256_hadd_ps(t0, t1), s1 = _mm256_hadd_ps(t2, t3);
+    // s0: columns 0-3 of the low 128-bit halves, then of the high ones.
+    return _mm256_add_ps(_mm256_permute2f128_ps(s0, s1, 0x20), _mm256_permute2f128_ps(s0, s1, 0x31));
+}
+
+static void dot_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, const float *b,
+                     int64_t ldb, float *c, int64_t ldc, const soma_tile_epilogue *ep) {
+    const __m256 va = _mm256_set1_ps(ep->alpha), vb = _mm256_set1_ps(ep->beta);
+    const __m256 zero = _mm256_setzero_ps();
+    for (int64_t i = 0; i < m; i++) {
+        const float *ai = a + i * rsa;
+        float *ci = c + i * ldc;
+        for (int64_t j = 0; j < n; j += 8) {
+            const int nb = n - j < 8 ? (int)(n - j) : 8;
+            const __m256i keep = lanes(nb);
+            const __m256 d = nb == 8 ? dot8(8, k, ai, b + j * ldb, ldb)
+                                     : dot8(nb, k, ai, b + j * ldb, ldb);
+            // The direct kernels' epilogue: alpha·acc (+ beta·c) + bias, relu.
+            __m256 t = _mm256_mul_ps(va, d);
+            if (ep->beta != 0.0f)
+                t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(ci + j, keep)));
+            if (ep->bias) t = _mm256_add_ps(t, _mm256_maskload_ps(ep->bias + j, keep));
+            if (ep->relu) t = _mm256_max_ps(zero, t);
+            _mm256_maskstore_ps(ci + j, keep, t);
+        }
+    }
+}
+
 const soma_cpu_kernels soma_kernels_avx2 = {
     .name = "avx2",
     .mr = MR,
@@ -343,4 +397,5 @@ const soma_cpu_kernels soma_kernels_avx2 = {
     .pack_b = pack_avx2,
     .direct_mr = MR,
     .direct = direct_avx2,
+    .dot = dot_avx2,
 };

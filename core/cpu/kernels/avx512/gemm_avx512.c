@@ -413,6 +413,77 @@ static void direct_avx512(int64_t m, DIRECT_ARGS) {
 #undef DIRECT_ARGS
 #undef DIRECT_PASS
 
+// ---- dot-product kernel (NT, few rows) ----
+
+// Tree reduction of sixteen vectors to one whose lane j is the sum of v[j]'s
+// lanes: four rounds, each pairing vectors with two-source permutes and
+// adding, halving the partial sums per column (8, 4, 2, 1). In the round of
+// half-width h, output lane L takes source L / 8, group (L % 8) / h of width
+// 2h, position (L % 8) % h, plus the same position h further on.
+static ALWAYS_INLINE __m512 reduce16(__m512 v[16]) {
+    int cnt = 16;
+#pragma GCC unroll 4
+    for (int h = 8; h >= 1; h /= 2) {
+        int32_t ia[16], ib[16];
+#pragma GCC unroll 16
+        for (int l = 0; l < 16; l++) {
+            const int q = l % 8;
+            ia[l] = (l / 8) * 16 + q / h * 2 * h + q % h;
+            ib[l] = ia[l] + h;
+        }
+        const __m512i xa = _mm512_loadu_si512(ia), xb = _mm512_loadu_si512(ib);
+#pragma GCC unroll 8
+        for (int i = 0; i < cnt / 2; i++)
+            v[i] = _mm512_add_ps(_mm512_permutex2var_ps(v[2 * i], xa, v[2 * i + 1]),
+                                 _mm512_permutex2var_ps(v[2 * i], xb, v[2 * i + 1]));
+        cnt /= 2;
+    }
+    return v[0];
+}
+
+// Sixteen dot products of row a with rows b, b + ldb, … (the first nb of
+// them; the others are 0): lane l of each accumulator sums p ≡ l (mod 16) in
+// p order, the tail of k under a mask (zeros in both operands add nothing).
+static ALWAYS_INLINE __m512 dot16(const int nb, int64_t k, const float *a, const float *b,
+                                  int64_t ldb) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p += 16) {
+        const __mmask16 m = k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - p)) - 1);
+        const __m512 av = _mm512_maskz_loadu_ps(m, a + p);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            if (j < nb)
+                acc[j] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b + j * ldb + p), acc[j]);
+    }
+    return reduce16(acc);
+}
+
+static void dot_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                       const float *b, int64_t ldb, float *c, int64_t ldc,
+                       const soma_tile_epilogue *ep) {
+    const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(ep->beta);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < m; i++) {
+        const float *ai = a + i * rsa;
+        float *ci = c + i * ldc;
+        for (int64_t j = 0; j < n; j += 16) {
+            const int nb = n - j < 16 ? (int)(n - j) : 16;
+            const __mmask16 keep = (__mmask16)(nb == 16 ? 0xFFFFu : (1u << nb) - 1);
+            const __m512 d = nb == 16 ? dot16(16, k, ai, b + j * ldb, ldb)
+                                      : dot16(nb, k, ai, b + j * ldb, ldb);
+            // The direct kernels' epilogue: alpha·acc (+ beta·c) + bias, relu.
+            __m512 t = _mm512_mul_ps(va, d);
+            if (ep->beta != 0.0f)
+                t = _mm512_add_ps(t, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(keep, ci + j)));
+            if (ep->bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(keep, ep->bias + j));
+            if (ep->relu) t = _mm512_max_ps(zero, t);
+            _mm512_mask_storeu_ps(ci + j, keep, t);
+        }
+    }
+}
+
 const soma_cpu_kernels soma_kernels_avx512 = {
     .name = "avx512",
     .mr = MR,
@@ -425,4 +496,5 @@ const soma_cpu_kernels soma_kernels_avx512 = {
     .pack_b = pack_avx512,
     .direct_mr = DIRECT_MR,
     .direct = direct_avx512,
+    .dot = dot_avx512,
 };
