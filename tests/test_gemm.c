@@ -307,7 +307,7 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
         {0, 1, 13, 37, 1000, 0},  {0, 0, 1023, 5, 11, 1},   {0, 0, 7, 1023, 1000, 1},
         {1, 1, 11, 5, 1023, 0},   {0, 0, 150, 530, 300, 0}, {1, 0, 150, 530, 300, 0},
         {0, 1, 150, 37, 300, 0},  {1, 1, 149, 41, 301, 0},  {0, 0, 17, 4100, 33, 0},
-        {0, 1, 3, 4100, 17, 0},
+        {0, 1, 3, 4100, 17, 0},   {0, 1, 150, 530, 300, 0}, {1, 1, 150, 530, 300, 0},
     };
     soma_set_num_threads(1);
     int tested = 0;
@@ -320,6 +320,10 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
             soma_gemm_plan plan = soma_sgemm_plan(shapes[i].ta, shapes[i].tb, shapes[i].m,
                                                   shapes[i].n, shapes[i].k);
             cr_assert_eq(plan.direct, shapes[i].direct, "shape %zu: direct=%d", i, plan.direct);
+            // A·Bᵀ with B of at most 256 KiB (and not on the dot kernel): the panel path.
+            cr_assert_eq(plan.panel, shapes[i].tb && !plan.dot &&
+                                         shapes[i].n * shapes[i].k * 4 <= 256 * 1024,
+                         "shape %zu: panel=%d", i, plan.panel);
             int q = (int)(i % 5);
             gcase t = {shapes[i].ta, shapes[i].tb, shapes[i].m, shapes[i].n, shapes[i].k,
                        alpha_beta[q][0], alpha_beta[q][1], (int64_t)(i % 3) * 3 + 1, (int)(i % 4), 0, 0};

@@ -130,7 +130,8 @@ void soma_cpu_test_hide_isa(int hide);
  * split along M or N. Exposed so tests can check they cover every path. */
 typedef struct soma_gemm_plan {
     int direct;
-    int dot; /* NT with few rows on the set's dot-product kernel */
+    int dot;   /* NT with few rows on the set's dot-product kernel   */
+    int panel; /* NT with a small B: Bᵀ packed, the direct kernel on it */
     int parts;
     int split_m;
 } soma_gemm_plan;
