@@ -35,8 +35,6 @@ static inline void store_w(float *p, vf v, int w) {
     if (w == VW) vf_store(p, v);
     else store_part(p, v, w);
 }
-// a > b ? a : b, as the scalar code's ternaries (NaN in a gives b).
-static inline vf vf_max(vf a, vf b) { return vf_sel(vf_gt(a, b), a, b); }
 
 // e^a for double a, to float accuracy: the float part h goes to SLEEF, the
 // rest (|l| <= 2^-24·|a|) is put back as e^h·(1 + l). Needs e^h normal:
@@ -46,6 +44,36 @@ static inline vd vd_exp(vd a) {
     const vd l = vd_sub(a, vd_cvt(h));
     const vd e = vd_cvt(vf_exp(h));
     return vd_fma(e, l, e);
+}
+
+// e^x - 1 for float x <= 0 (the callers discard what positive x give), in
+// double to 2^-30 relative, so that with the product and the rounding that
+// follow it is within 0.52 ulp. x = k·ln2 + r, k = round(x·log2 e) (rounded
+// by adding EXPM1_SHIFT, which also leaves k + 1023 in the low bits for 2^k),
+// |r| <= 0.35: exactly x when k is 0, else within 2^-46 absolutely.
+// e^r - 1 = r·(1 + r·Q(r)) with Q a degree 5 Chebyshev fit (2^-30.7 relative
+// on |r| <= 0.35), then 2^k·(e^r - 1) - (1 - 2^k) rounded once: 1 - 2^k is
+// exact down to k = -53 (and below, within 2^-53 of the result), and for k < 0
+// the first term is at most 0.71 of the result (k = -1, r = ln2/2), so it
+// keeps its precision. ±0 give ±0, NaN NaN. The caller passes x in double
+// clamped below at -100 (expm1_arg), where e^x (below 2^-144) is already lost
+// against -1 in double, so that 2^k stays normal.
+#define LOG2E 1.4426950408889634074
+#define LN2 0.69314718055994530942
+#define EXPM1_SHIFT (0x1.8p52 + 1023.0)
+static const double expm1_q[6] = {
+    0.500000001427659,    0.16666666682523656,  0.04166645690406264,
+    0.008333310034706868, 0.001393453165508802, 0.00019891969905683137,
+};
+static inline vd expm1_arg(vf x) { return vd_cvt(vf_max(vf_set1(-100.0f), x)); } // keeps NaN
+static inline vd vd_expm1_neg(vd xd) {
+    const vd kb = vd_fma(xd, vd_set1(LOG2E), vd_set1(EXPM1_SHIFT));
+    const vd r = vd_fma(vd_sub(kb, vd_set1(EXPM1_SHIFT)), vd_set1(-LN2), xd);
+    vd q = vd_set1(expm1_q[5]);
+    for (int i = 4; i >= 0; i--) q = vd_fma(q, r, vd_set1(expm1_q[i]));
+    const vd p = vd_mul(r, vd_fma(q, r, vd_set1(1.0))); // r·P(r): keeps -0
+    const vd s = vd_pow2_low(kb);
+    return vd_fms(s, p, vd_sub(vd_set1(1.0), s)); // -0 - (+0) for x = -0
 }
 
 // ---- forward kernels (VW lanes) ----
@@ -60,17 +88,28 @@ static inline vf k_sigmoid(vf x) {
     return vf_div(num, vf_add(vf_set1(1.0f), e));
 }
 
-// x·σ(x) as num/(1 + e), num = x or x·e, in double from SLEEF's e: its
-// error (at most halved for x >= 0, damped by 1/(1 + e) below) and one
-// rounding. (In float, the rounding of x·e on top reaches 3 ulp.) The tail
-// below -80, where e^x turns subnormal in float and loses its precision,
-// goes to the scalar code.
+// x·σ(x) = x/(1 + e), e = e^{-x} from SLEEF, in float with error-free steps:
+// d + t = 1 + e exactly (Fast2Sum on the larger and the smaller of 1 and e),
+// q = x·ρ with ρ = 1/d, then q is corrected by the remainder q·(d + t) - x
+// times ρ (a term of an ulp or two of q, to 2^-22 relative). What remains is
+// SLEEF's error in e (halved for x >= 0, where e <= 1, undamped below) and
+// the last rounding, as from a quotient in double. The remainder is taken as
+// q·d - x and subtracted last, so that ±0 (and the ±2^-149 whose half rounds
+// to 0) keep their sign. Scalar code below -80 (e past 5e34, with ρ nearing
+// the subnormals and e overflowing at -88.7), at +inf (inf - inf in the
+// remainder) and for NaN.
 static inline vf k_silu(vf x) {
-    const vd xd = vd_cvt(x), e = vd_cvt(vf_exp(vf_neg(vf_abs(x))));
-    const vd num = vd_sel(vf_lt(x, vf_zero()), vd_mul(xd, e), xd);
-    return vf_cvt(vd_div(num, vd_add(vd_set1(1.0), e)));
+    const vf one = vf_set1(1.0f), nx = vf_neg(x);
+    const vf e = vf_exp(nx);
+    const vf d = vf_add(one, e);
+    const vf t = vf_sub(vf_min(one, e), vf_sub(d, vf_max(one, e)));
+    const vf rho = vf_div(one, d), q = vf_mul(x, rho);
+    const vf c = vf_fma(q, t, vf_fma(q, d, nx)); // q·(d + t) - x
+    return vf_fnma(c, rho, q);
 }
-static inline vm h_silu(vf x) { return vm_not(vf_ge(x, vf_set1(-80.0f))); }
+static inline vm h_silu(vf x) {
+    return vm_not(vm_and(vf_ge(x, vf_set1(-80.0f)), vf_le(x, vf_set1(FLT_MAX))));
+}
 
 // max(x, 0) + log1p(e^{-|x|}): the log1p term is at most half the result
 // when x > 0, and the whole result (rounded once by SLEEF) otherwise.
@@ -85,16 +124,16 @@ static inline vf k_log_sigmoid(vf x) {
 
 // x > 0 ? x : α·expm1(x), the product in double (one rounding).
 static inline vf k_elu(vf x, float alpha) {
-    vf e = vf_expm1(x);
-    if (alpha != 1.0f) e = vf_cvt(vd_mul(vd_cvt(e), vd_set1(alpha)));
-    return vf_sel(vf_gt(x, vf_zero()), x, e);
+    vd e = vd_expm1_neg(expm1_arg(x));
+    if (alpha != 1.0f) e = vd_mul(e, vd_set1(alpha));
+    return vf_sel(vf_gt(x, vf_zero()), x, vf_cvt(e));
 }
 
 // scale·x or scale·α·expm1(x), both in double as the scalar code does.
 static inline vf k_selu(vf x) {
-    const vf pos = vf_cvt(vd_mul(vd_cvt(x), vd_set1(SELU_SCALE)));
-    const vf neg = vf_cvt(vd_mul(vd_cvt(vf_expm1(x)), vd_set1(SELU_SCALE * SELU_ALPHA)));
-    return vf_sel(vf_gt(x, vf_zero()), pos, neg);
+    const vd xd = expm1_arg(x); // x itself where x > 0
+    const vd neg = vd_mul(vd_expm1_neg(xd), vd_set1(SELU_SCALE * SELU_ALPHA));
+    return vf_cvt(vd_sel(vf_gt(x, vf_zero()), vd_mul(xd, vd_set1(SELU_SCALE)), neg));
 }
 
 // Φ(x) = erfc(-x/√2)/2 and the e^{-x²/2} that gelu's derivative and the

@@ -6,10 +6,13 @@
 //
 // How the body stays within 2 ulp (the exact forms are in each kernel):
 // - a SLEEF u10 function is within 1 ulp; what follows it either adds a single
-//   rounding (float formulas whose other roundings cannot reach the result),
-//   or runs in double lanes and rounds once at the end;
-// - no transcendental function sees a rounded argument: exp(-|x|) and
-//   expm1(x) take x itself; where the argument is computed (x²/2, gelu's
+//   rounding (float formulas whose other roundings cannot reach the result,
+//   or whose roundings are recovered exactly with FMA, as in silu), or runs
+//   in double lanes and rounds once at the end;
+// - elu and selu take e^x - 1 from the body's own range reduction and
+//   polynomial in double (vd_expm1_neg), far cheaper than SLEEF's expm1f;
+// - no transcendental function sees a rounded argument: exp(±x), exp(-|x|)
+//   and expm1(x) take x itself; where the argument is computed (x²/2, gelu's
 //   x/√2 and 2u) it is formed in double, split into float hi + lo, and the lo
 //   part is put back to first order (e^{h+l} = e^h·(1 + l), erfc(h + l) =
 //   erfc(h) - l·(2/√π)·e^{-h²});
@@ -46,6 +49,10 @@ static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
 // a·b + c and c - a·b, one rounding
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vf vf_fnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+// a > b ? a : b and a < b ? a : b, as the scalar code's ternaries (maxps and
+// minps return b when either is NaN or both are zeros).
+static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 static inline vf vf_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 static inline vf vf_neg(vf a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
 // Comparisons are ordered: false when a lane is NaN.
@@ -109,6 +116,16 @@ static inline vd vd_div(vd a, vd b) {
 }
 static inline vd vd_fma(vd a, vd b, vd c) {
     return (vd){_mm256_fmadd_pd(a.lo, b.lo, c.lo), _mm256_fmadd_pd(a.hi, b.hi, c.hi)};
+}
+// a·b - c, one rounding
+static inline vd vd_fms(vd a, vd b, vd c) {
+    return (vd){_mm256_fmsub_pd(a.lo, b.lo, c.lo), _mm256_fmsub_pd(a.hi, b.hi, c.hi)};
+}
+// 2^(j - 1023) for j in the low 11 bits of a's significand (j in 1..2046, bit
+// 11 clear): a's bits shifted left by 52, into the exponent field.
+static inline vd vd_pow2_low(vd a) {
+    return (vd){_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(a.lo), 52)),
+                _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(a.hi), 52))};
 }
 // m ? a : b with the float lanes' mask
 static inline vd vd_sel(vm m, vd a, vd b) {

@@ -33,6 +33,10 @@ static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
 // a·b + c and c - a·b, one rounding
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline vf vf_fnma(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }
+// a > b ? a : b and a < b ? a : b, as the scalar code's ternaries (maxps and
+// minps return b when either is NaN or both are zeros).
+static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 static inline vf vf_abs(vf a) { return _mm512_abs_ps(a); }
 static inline vf vf_neg(vf a) { return _mm512_xor_ps(_mm512_set1_ps(-0.0f), a); }
 // Comparisons are ordered: false when a lane is NaN.
@@ -90,6 +94,16 @@ static inline vd vd_div(vd a, vd b) {
 }
 static inline vd vd_fma(vd a, vd b, vd c) {
     return (vd){_mm512_fmadd_pd(a.lo, b.lo, c.lo), _mm512_fmadd_pd(a.hi, b.hi, c.hi)};
+}
+// a·b - c, one rounding
+static inline vd vd_fms(vd a, vd b, vd c) {
+    return (vd){_mm512_fmsub_pd(a.lo, b.lo, c.lo), _mm512_fmsub_pd(a.hi, b.hi, c.hi)};
+}
+// 2^(j - 1023) for j in the low 11 bits of a's significand (j in 1..2046, bit
+// 11 clear): a's bits shifted left by 52, into the exponent field.
+static inline vd vd_pow2_low(vd a) {
+    return (vd){_mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(a.lo), 52)),
+                _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(a.hi), 52))};
 }
 // m ? a : b with the float lanes' mask
 static inline vd vd_sel(vm m, vd a, vd b) {

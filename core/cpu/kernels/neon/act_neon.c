@@ -75,6 +75,11 @@ static inline vf vf_sel(vm m, vf a, vf b) {
     return (vf){vbslq_f32(m.a, a.a, b.a), vbslq_f32(m.b, a.b, b.b)};
 }
 
+// a > b ? a : b and a < b ? a : b, as the scalar code's ternaries (fmax and
+// fmin would differ at NaN and signed zeros).
+static inline vf vf_max(vf a, vf b) { return vf_sel(vf_gt(a, b), a, b); }
+static inline vf vf_min(vf a, vf b) { return vf_sel(vf_lt(a, b), a, b); }
+
 static inline vf vf_exp(vf a) { return VF_MAP1(Sleef_expf4_u10advsimd, a); }
 static inline vf vf_expm1(vf a) { return VF_MAP1(Sleef_expm1f4_u10advsimd, a); }
 static inline vf vf_log1p(vf a) { return VF_MAP1(Sleef_log1pf4_u10advsimd, a); }
@@ -116,6 +121,17 @@ static inline vd vd_fma(vd a, vd b, vd c) {
     return (vd){vfmaq_f64(c.q0, a.q0, b.q0), vfmaq_f64(c.q1, a.q1, b.q1),
                 vfmaq_f64(c.q2, a.q2, b.q2), vfmaq_f64(c.q3, a.q3, b.q3)};
 }
+// a·b - c, one rounding
+static inline vd vd_fms(vd a, vd b, vd c) {
+    return (vd){vfmaq_f64(vnegq_f64(c.q0), a.q0, b.q0), vfmaq_f64(vnegq_f64(c.q1), a.q1, b.q1),
+                vfmaq_f64(vnegq_f64(c.q2), a.q2, b.q2), vfmaq_f64(vnegq_f64(c.q3), a.q3, b.q3)};
+}
+// 2^(j - 1023) for j in the low 11 bits of a's significand (j in 1..2046, bit
+// 11 clear): a's bits shifted left by 52, into the exponent field.
+static inline float64x2_t pow2_low_q(float64x2_t a) {
+    return vreinterpretq_f64_u64(vshlq_n_u64(vreinterpretq_u64_f64(a), 52));
+}
+static inline vd vd_pow2_low(vd a) { return VD_MAP1(pow2_low_q, a); }
 // m ? a : b with the float lanes' mask (sign-extended to 64 bits)
 static inline vd vd_sel(vm m, vd a, vd b) {
     const int32x4_t ma = vreinterpretq_s32_u32(m.a), mb = vreinterpretq_s32_u32(m.b);
