@@ -6,6 +6,7 @@
 
 #include "base/fpenv.h"
 #include "model/model.h"
+#include "thread/pool.h"
 
 // Stream ids for shuffling sit above the ones layers use for initial weights
 // (2·layer, 2·layer + 1), so the two never share random numbers.
@@ -136,6 +137,21 @@ static void gather_rows(float *dst, const float *src, int64_t width, const int64
     }
 }
 
+// Threads gather rows side by side from this many floats (a batch of 32
+// images and more): each keeps its own rows in flight from memory.
+#define PARALLEL_GATHER_MIN 16384
+typedef struct gather_job {
+    float *dst;
+    const float *src;
+    int64_t width;
+    const int64_t *idx;
+} gather_job;
+static void gather_range(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    const gather_job *g = arg;
+    gather_rows(g->dst + begin * g->width, g->src, g->width, g->idx + begin, end - begin);
+}
+
 // One batch: gather rows idx[0..b), forward, loss, and when training backward
 // and one optimizer step.
 static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
@@ -143,7 +159,12 @@ static int run_batch(soma_model *m, const soma_tensor *x, const soma_tensor *y,
                      batch_stats *st) {
     int64_t feat = m->in_features, yc = y->numel / y->dims[0];
     double t0 = train ? soma_now() : 0;
-    gather_rows(m->x_batch, x->data, feat, idx, b);
+    if (b * feat >= PARALLEL_GATHER_MIN && soma_pool_threads() > 1) {
+        gather_job job = {m->x_batch, x->data, feat, idx};
+        soma_parallel_for(NULL, b, gather_range, &job);
+    } else {
+        gather_rows(m->x_batch, x->data, feat, idx, b);
+    }
     gather_rows(m->y_batch, y->data, yc, idx, b);
     double t1 = train ? soma_now() : 0;
     float *out = soma_model_forward(m, m->x_batch, b);
