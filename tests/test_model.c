@@ -437,6 +437,26 @@ Test(errors, data_problems_are_named) {
         soma_tensor_free(xb);
         free(big);
     }
+    {
+        // A batch of 80,000 floats is scanned by both threads: still the
+        // first bad value is the one named, whichever thread finds which.
+        enum { N = 40000 };
+        soma_set_num_threads(2);
+        soma_tensor *xb, *out = NULL;
+        ASSERT_OK(soma_tensor_create(&xb, 2, (int64_t[]){N, 2}, NULL));
+        for (int64_t i = 0; i < 2 * N; i++) xb->data[i] = 0.5f;
+        xb->data[35000 * 2] = NAN;
+        xb->data[30001 * 2 + 1] = INFINITY;
+        ASSERT_ERR(soma_model_predict(m, xb, N, &out), SOMA_E_NUMERIC,
+                   "predict: x[sample 30001, feature 1] is infinite");
+        cr_assert_null(out);
+        xb->data[30001 * 2 + 1] = 0;
+        ASSERT_ERR(soma_model_predict(m, xb, N, &out), SOMA_E_NUMERIC, "x[sample 35000, feature 0] is NaN");
+        xb->data[2] = -INFINITY;
+        ASSERT_ERR(soma_model_predict(m, xb, N, &out), SOMA_E_NUMERIC, "x[sample 1, feature 0] is infinite");
+        soma_tensor_free(xb);
+        soma_set_num_threads(0);
+    }
     fc.validation_split = 0.1; // floor(4·0.9) = 3 train, 1 val: fine
     ASSERT_OK(soma_model_fit(m, x, y, &fc));
     fc.validation_split = 1.5;

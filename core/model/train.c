@@ -1,6 +1,7 @@
 // fit / evaluate / predict. One training step walks the layers down and back
 // once over planned buffers: no allocation, no file access, no threads started.
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,12 +18,11 @@ SOMA_API soma_fit_config soma_fit_defaults(void) {
                              .validation_split = 0.0, .verbose = 1};
 }
 
-// Floats [first, end) of data, rows of `width`, must be finite; the first
-// that is not is named by sample and position. Blocks are tested with
-// integer operations on the exponent bits, which the compiler vectorizes
-// (isfinite with an early exit it does not); only a bad block is searched.
-static int check_finite(const float *data, int64_t first, int64_t end, int64_t width, const char *what,
-                        const char *name, const char *col) {
+// The index of the first float in [first, end) that is not finite, or end.
+// Blocks are tested with integer operations on the exponent bits, which the
+// compiler vectorizes (isfinite with an early exit it does not); only a bad
+// block is searched.
+static int64_t first_nonfinite(const float *data, int64_t first, int64_t end) {
     enum { BLOCK = 1024 };
     for (int64_t b = first; b < end; b += BLOCK) {
         int64_t e = end - b < BLOCK ? end - b : BLOCK;
@@ -34,12 +34,47 @@ static int check_finite(const float *data, int64_t first, int64_t end, int64_t w
         }
         if (!bad) continue;
         for (int64_t i = b; i < b + e; i++)
-            if (!isfinite(data[i]))
-                return soma_error_set(SOMA_E_NUMERIC, "%s: %s[sample %lld, %s%s%lld] is %s", what, name,
-                                      (long long)(i / width), col, *col ? " " : "",
-                                      (long long)(i % width), isnan(data[i]) ? "NaN" : "infinite");
+            if (!isfinite(data[i])) return i;
     }
-    return SOMA_OK;
+    return end;
+}
+
+// Above this many floats the scan is shared by the threads, each taking the
+// rows the GEMMs that follow give it (both split rows evenly), so the data
+// comes from memory into the cache of the core that reads it next.
+#define PARALLEL_CHECK_MIN 65536
+typedef struct check_job {
+    const float *data;
+    int64_t first, width;
+    _Atomic int64_t bad; // the smallest index found
+} check_job;
+static void check_range(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    check_job *j = arg;
+    int64_t lo = j->first + begin * j->width, hi = j->first + end * j->width;
+    int64_t i = first_nonfinite(j->data, lo, hi);
+    if (i == hi) return;
+    int64_t cur = atomic_load(&j->bad);
+    while (i < cur && !atomic_compare_exchange_weak(&j->bad, &cur, i)) {
+    }
+}
+
+// Floats [first, end) of data, whole rows of `width`, must be finite; the
+// first that is not is named by sample and position.
+static int check_finite(const float *data, int64_t first, int64_t end, int64_t width, const char *what,
+                        const char *name, const char *col) {
+    int64_t i;
+    if (end - first >= PARALLEL_CHECK_MIN && soma_pool_threads() > 1) {
+        check_job j = {.data = data, .first = first, .width = width, .bad = end};
+        soma_parallel_for(NULL, (end - first) / width, check_range, &j);
+        i = atomic_load(&j.bad);
+    } else {
+        i = first_nonfinite(data, first, end);
+    }
+    if (i == end) return SOMA_OK;
+    return soma_error_set(SOMA_E_NUMERIC, "%s: %s[sample %lld, %s%s%lld] is %s", what, name,
+                          (long long)(i / width), col, *col ? " " : "", (long long)(i % width),
+                          isnan(data[i]) ? "NaN" : "infinite");
 }
 
 // Checks x/y against the model and each other; builds the model if needed.
