@@ -15,25 +15,16 @@
 
 static inline vf vf_zero(void) { return vf_set1(0.0f); }
 static inline unsigned lane_mask(int w) { return (1u << w) - 1u; }
-// First w floats of p, the rest filled with `pad`.
-static inline vf load_part(const float *p, int w, float pad) {
-    float t[VW];
-    for (int j = 0; j < VW; j++) t[j] = pad;
-    memcpy(t, p, (size_t)w * sizeof *t);
-    return vf_load(t);
-}
-static inline void store_part(float *p, vf v, int w) {
-    float t[VW];
-    vf_store(t, v);
-    memcpy(p, t, (size_t)w * sizeof *t);
-}
-// A block of w <= VW floats: whole when w is VW.
+// A block of w <= VW floats: whole when w is VW, else the helper layer's
+// partial load (the rest of the lanes `pad`) and store (only w floats
+// touched). A partial load of floats stored moments ago by vector stores it
+// straddles stalls on store forwarding: read those back whole or as scalars.
 static inline vf load_w(const float *p, int w, float pad) {
-    return w == VW ? vf_load(p) : load_part(p, w, pad);
+    return w == VW ? vf_load(p) : vf_load_part(p, w, pad);
 }
 static inline void store_w(float *p, vf v, int w) {
     if (w == VW) vf_store(p, v);
-    else store_part(p, v, w);
+    else vf_store_part(p, v, w);
 }
 
 // e^a for double a, to float accuracy: the float part h goes to SLEEF, the
@@ -384,12 +375,23 @@ static void spread_d(double *out, const double *vals, int64_t nr, int64_t cols) 
     for (int j = 0; j < VW; j++) out[nr * cols + j] = 0;
 }
 
+// Each row's maximum (NaN ignored, as by row_max) from at most two blocks
+// reduced as vectors: a scalar chain of cols dependent steps per row cost
+// more than all the exponentials.
 static void row_maxes(float *m, const float *x, int64_t nr, int64_t cols) {
+    const int w0 = cols < VW ? (int)cols : VW, w1 = (int)cols - w0;
     for (int64_t r = 0; r < nr; r++) {
-        float v = -INFINITY;
-        for (int64_t j = 0; j < cols; j++) v = x[r * cols + j] > v ? x[r * cols + j] : v;
-        m[r] = v;
+        vf v = load_w(x + r * cols, w0, -INFINITY);
+        if (w1 > 0) v = vf_max(load_w(x + r * cols + VW, w1, -INFINITY), v);
+        m[r] = vf_hmax(v);
     }
+}
+// The double sum of a narrow row's floats, the same way.
+static double row_sum_d(const float *x, int64_t cols) {
+    const int w0 = cols < VW ? (int)cols : VW, w1 = (int)cols - w0;
+    vd s = vd_cvt(load_w(x, w0, 0.0f));
+    if (w1 > 0) s = vd_add(s, vd_cvt(load_w(x + VW, w1, 0.0f)));
+    return vd_hsum(s);
 }
 
 static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols) {
@@ -407,11 +409,8 @@ static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols)
             const vf e = shifted_exp(v, vf_load(me + i));
             store_w(yc + i, e, w);
         }
-        for (int64_t q = 0; q < nr; q++) {
-            double sum = 0;
-            for (int64_t j = 0; j < cols; j++) sum += yc[q * cols + j];
-            inv[q] = 1.0 / sum;
-        }
+        for (int64_t q = 0; q < NARROW_ROWS; q++) inv[q] = q < nr ? row_sum_d(yc + q * cols, cols) : 1.0;
+        for (int64_t q = 0; q < nr; q += VW) vd_store(inv + q, vd_div(vd_set1(1.0), vd_load(inv + q)));
         spread_d(ie, inv, nr, cols);
         for (int64_t i = 0; i < n; i += VW) {
             const int w = n - i < VW ? (int)(n - i) : VW;

@@ -25,6 +25,14 @@ typedef struct {
 
 static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
 static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+// The first w < 16 floats, under a mask: nothing outside them is read or
+// written (and no store-forwarding stall through a stack copy).
+static inline vf vf_load_part(const float *p, int w, float pad) {
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(pad), (__mmask16)((1u << w) - 1u), p);
+}
+static inline void vf_store_part(float *p, vf v, int w) {
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << w) - 1u), v);
+}
 static inline vf vf_set1(float f) { return _mm512_set1_ps(f); }
 static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }

@@ -40,6 +40,19 @@ static inline void vf_store(float *p, vf v) {
     vst1q_f32(p, v.a);
     vst1q_f32(p + 4, v.b);
 }
+// The first w < 8 floats (the rest of the lanes `pad`), through a copy on
+// the stack: NEON has no masked load or store.
+static inline vf vf_load_part(const float *p, int w, float pad) {
+    float t[8];
+    for (int j = 0; j < 8; j++) t[j] = pad;
+    memcpy(t, p, (size_t)w * sizeof *t);
+    return vf_load(t);
+}
+static inline void vf_store_part(float *p, vf v, int w) {
+    float t[8];
+    vf_store(t, v);
+    memcpy(p, t, (size_t)w * sizeof *t);
+}
 static inline vf vf_set1(float f) { return (vf){vdupq_n_f32(f), vdupq_n_f32(f)}; }
 static inline vf vf_add(vf a, vf b) { return VF_MAP2(vaddq_f32, a, b); }
 static inline vf vf_sub(vf a, vf b) { return VF_MAP2(vsubq_f32, a, b); }
