@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "base/fpenv.h"
+#include "cpu/fpenv.h"
 #include "cpu/cpu.h"
 #include "thread/pool.h"
 #include "thread/topology.h"

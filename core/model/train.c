@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/fpenv.h"
+#include "cpu/fpenv.h"
 #include "model/model.h"
 #include "thread/pool.h"
 
@@ -444,7 +444,7 @@ static int predict(soma_model *m, const soma_tensor *x, int64_t batch_size, soma
 }
 
 // fit, evaluate and predict compute with denormals flushed to zero unless the
-// model keeps them (base/fpenv.h), and give the thread its own state back.
+// model keeps them (cpu/fpenv.h), and give the thread its own state back.
 static soma_fpenv enter(const soma_model *m) {
     soma_fpenv user = soma_fpenv_get();
     if (!m->keep_denormals) soma_fpenv_adopt(soma_fpenv_flushing(user));

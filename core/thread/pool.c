@@ -7,7 +7,7 @@
 // condition variable. Ranges are claimed, not assigned: a worker the OS has
 // descheduled (a busy CI machine) never makes the caller wait a time slice;
 // the caller runs the unclaimed ranges itself. A range runs under the
-// caller's floating-point controls (base/fpenv.h), whoever claims it. At exit the workers are
+// caller's floating-point controls (cpu/fpenv.h), whoever claims it. At exit the workers are
 // stopped and joined so that leak checkers see a clean process. Each worker
 // binds itself to its core before it allocates anything, so its GEMM packing
 // buffers are first touched on its own NUMA node; a binding the system
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "base/fpenv.h"
+#include "cpu/fpenv.h"
 #include "cpu/cpu.h"
 #include "thread/pool.h"
 #include "thread/topology.h"

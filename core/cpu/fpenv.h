@@ -1,4 +1,4 @@
-/* core/base/fpenv.h — the floating-point control state soma computes under:
+/* core/cpu/fpenv.h — the floating-point control state soma computes under:
  * MXCSR on x86-64, FPCR on AArch64 (rounding mode, flush-to-zero), as one
  * integer. Only the controls: x86's sticky exception flags stay the
  * thread's own, raised by whatever it computes. fit, evaluate and predict run with denormals flushed to zero
