@@ -7,11 +7,11 @@
 // condition variable. Ranges are claimed, not assigned: a worker the OS has
 // descheduled (a busy CI machine) never makes the caller wait a time slice;
 // the caller runs the unclaimed ranges itself. A range runs under the
-// caller's floating-point controls (cpu/fpenv.h), whoever claims it. At exit the workers are
-// stopped and joined so that leak checkers see a clean process. Each worker
-// binds itself to its core before it allocates anything, so its GEMM packing
-// buffers are first touched on its own NUMA node; a binding the system
-// refuses costs a warning, never a computation.
+// caller's floating-point controls (cpu/fpenv.h), whoever claims it. At exit
+// the workers are stopped and joined so that leak checkers see a clean
+// process. Each worker binds itself to its core before it allocates anything,
+// so its GEMM packing buffers are first touched on its own NUMA node; a
+// binding the system refuses costs a warning, never a computation.
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -226,14 +226,8 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
-static void stop_workers(void) {
-    if (pool.nworkers == 0) return;
-    pthread_mutex_lock(&pool.lock);
-    pool.stop = true;
-    atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
-    pthread_cond_broadcast(&pool.work_cv);
-    pthread_mutex_unlock(&pool.lock);
-    for (int i = 0; i < pool.nworkers; i++) pthread_join(pool.threads[i], NULL);
+// The pool as before any worker started (the workers are gone or joined).
+static void forget_workers(void) {
     free(pool.threads);
     pool.threads = NULL;
     pool.nworkers = 0;
@@ -244,20 +238,24 @@ static void stop_workers(void) {
     pool.stop = false;
 }
 
+static void stop_workers(void) {
+    if (pool.nworkers == 0) return;
+    pthread_mutex_lock(&pool.lock);
+    pool.stop = true;
+    atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.work_cv);
+    pthread_mutex_unlock(&pool.lock);
+    for (int i = 0; i < pool.nworkers; i++) pthread_join(pool.threads[i], NULL);
+    forget_workers();
+}
+
 static void atfork_prepare(void) { pthread_mutex_lock(&pool.lock); }
 static void atfork_parent(void) { pthread_mutex_unlock(&pool.lock); }
 // The child has none of the parent's workers: forget them (their handles and
 // the condition variables they waited on) and let the child start its own.
 static void atfork_child(void) {
-    free(pool.threads);
-    pool.threads = NULL;
-    pool.nworkers = 0;
-    pool.wanted = 0;
-    pool.ready = 0;
-    pool.pinned = 0;
-    pool.pin_errno = 0;
+    forget_workers();
     pool.sleepers = 0;
-    pool.stop = false;
     atomic_store(&pool.claim, 0);
     pthread_cond_init(&pool.work_cv, NULL);
     pthread_cond_init(&pool.done_cv, NULL);
