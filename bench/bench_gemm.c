@@ -30,6 +30,7 @@
 #include "base/base.h"
 #include "compare.h"
 #include "harness.h"
+#include "load.h"
 
 typedef struct shape {
     char group[8];
@@ -124,43 +125,12 @@ static void run_gemm(bench_lib *l, const shape *s) {
                     buf_c, s->n);
 }
 
-// ---- other processes -------------------------------------------------------------------
+// ---- the benchmark body ------------------------------------------------------------
 // On a shared 2-core machine a compiler starting on the other core stalls
 // an OpenMP barrier for a whole time slice. CPU time the system spent outside
-// this process while a benchmark ran is recorded per benchmark and reported
-// (SOMA_BENCH_INFO "load" lines, the table's "busy" column), so a reader can
-// tell a slow library from a disturbed measurement.
-typedef struct jiffies {
-    long long system_busy, self;
-} jiffies;
-
-static jiffies read_jiffies(void) {
-    jiffies j = {0, 0};
-    FILE *f = fopen("/proc/stat", "r");
-    if (f) {
-        long long v[8] = {0};
-        if (fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2],
-                   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
-            j.system_busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; // not idle, iowait
-        fclose(f);
-    }
-    f = fopen("/proc/self/stat", "r");
-    if (f) {
-        char line[1024];
-        if (fgets(line, sizeof line, f)) {
-            // Fields after the command name, which may itself hold spaces.
-            const char *p = strrchr(line, ')');
-            long long ut = 0, st = 0;
-            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut,
-                            &st) == 2)
-                j.self = ut + st;
-        }
-        fclose(f);
-    }
-    return j;
-}
-
-// ---- the benchmark body ------------------------------------------------------------
+// this process while a benchmark ran (load.h) is recorded per benchmark and
+// reported (SOMA_BENCH_INFO "load" lines, the table's "busy" column), so a
+// reader can tell a slow library from a disturbed measurement.
 static const bench_lib *last_lib;
 static int last_threads;
 
@@ -179,14 +149,11 @@ static void bench_body(soma_bench_state *st, void *arg) {
     bench_lib_set_threads(g->lib, g->threads);
     run_gemm(g->lib, g->sh); // first-call costs: JIT (oneDNN), buffers, thread start
     soma_bench_set_flops(st, 2.0 * (double)g->sh->m * (double)g->sh->n * (double)g->sh->k);
-    jiffies j0 = read_jiffies();
-    double w0 = seconds(CLOCK_MONOTONIC);
+    bench_jiffies j0 = bench_jiffies_now();
     while (soma_bench_next(st)) run_gemm(g->lib, g->sh);
-    double w1 = seconds(CLOCK_MONOTONIC);
-    jiffies j1 = read_jiffies();
-    long long other = (j1.system_busy - j0.system_busy) - (j1.self - j0.self);
-    g->wall_s += w1 - w0;
-    g->foreign_cpu_s += (double)(other > 0 ? other : 0) / (double)sysconf(_SC_CLK_TCK);
+    bench_load ld = bench_load_between(j0, bench_jiffies_now());
+    g->wall_s += ld.wall_s;
+    g->foreign_cpu_s += ld.other_cpu_s;
 }
 
 // Runs after Google Benchmark is done (main returns normally).

@@ -26,6 +26,8 @@
 
 #include <soma/soma.h>
 
+#include "load.h"
+
 enum { MAX_LIST = 16, MAX_EPOCHS = 1000 };
 
 static double now_s(void) {
@@ -45,57 +47,6 @@ static double median(const double *v, int n) {
     memcpy(s, v, (size_t)n * sizeof *s);
     qsort(s, (size_t)n, sizeof *s, cmp_double);
     return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-// ---- how busy the machine was --------------------------------------------------
-// The same measure as bench_gemm.c: CPU time the whole system spent outside
-// this process while a measurement ran, in CPUs (0.5 = half a core taken by
-// others). On 2 cores one busy neighbour halves a 2-thread result, and the
-// table says so instead of leaving the reader to guess.
-typedef struct jiffies {
-    long long system_busy, self;
-    double wall;
-} jiffies;
-
-static jiffies read_jiffies(void) {
-    jiffies j = {0, 0, now_s()};
-    FILE *f = fopen("/proc/stat", "r");
-    if (f) {
-        long long v[8] = {0};
-        if (fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2],
-                   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
-            j.system_busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; // all but idle, iowait
-        fclose(f);
-    }
-    f = fopen("/proc/self/stat", "r");
-    if (f) {
-        char line[1024];
-        if (fgets(line, sizeof line, f)) {
-            // utime and stime follow the command name, which may hold spaces.
-            const char *p = strrchr(line, ')');
-            long long ut = 0, st = 0;
-            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut,
-                            &st) == 2)
-                j.self = ut + st;
-        }
-        fclose(f);
-    }
-    return j;
-}
-
-typedef struct load {
-    double busy;         // other processes, in CPUs
-    double cpu_per_wall; // this process: > 1 only when it really ran in parallel
-} load;
-
-static load load_between(jiffies a, jiffies b) {
-    double tck = (double)sysconf(_SC_CLK_TCK), wall = b.wall - a.wall;
-    load l = {0, 0};
-    if (wall <= 0 || tck <= 0) return l;
-    long long other = (b.system_busy - a.system_busy) - (b.self - a.self);
-    l.busy = (double)(other > 0 ? other : 0) / tck / wall;
-    l.cpu_per_wall = (double)(b.self - a.self) / tck / wall;
-    return l;
 }
 
 // ---- options ----------------------------------------------------------------------
@@ -241,11 +192,11 @@ static int train_one(const options *o, const soma_tensor *xtr, const soma_tensor
     fc.callback = on_fit_event;
     fc.callback_user = &clock;
 
-    jiffies j0 = read_jiffies();
+    bench_jiffies j0 = bench_jiffies_now();
     clock.start = now_s();
     CHECK("fit", soma_model_fit(m, xtr, ytr, &fc));
     double total = now_s() - clock.start;
-    load ld = load_between(j0, read_jiffies());
+    bench_load ld = bench_load_between(j0, bench_jiffies_now());
 
     double epoch_s[MAX_EPOCHS];
     for (int e = 0; e < clock.n; e++) epoch_s[e] = clock.end[e] - (e ? clock.end[e - 1] : clock.start);
@@ -311,7 +262,7 @@ static int infer(const options *o, soma_model *m, const soma_tensor *xte, int th
         soma_tensor_free(p);
         double pass[64];
         int np = 0;
-        jiffies j0 = read_jiffies();
+        bench_jiffies j0 = bench_jiffies_now();
         double start = now_s();
         while (np < 64 && (np < 3 || now_s() - start < o->min_time)) {
             double t0 = now_s();
@@ -319,7 +270,7 @@ static int infer(const options *o, soma_model *m, const soma_tensor *xte, int th
             pass[np++] = now_s() - t0;
             soma_tensor_free(p);
         }
-        load ld = load_between(j0, read_jiffies());
+        bench_load ld = bench_load_between(j0, bench_jiffies_now());
         double ips = (double)n / median(pass, np);
         printf("%s{\"batch\":%lld,\"images_per_s\":%.1f,\"passes\":%d,\"busy_cpus\":%.3f,"
                "\"cpu_per_wall\":%.3f}",
