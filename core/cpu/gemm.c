@@ -139,6 +139,10 @@ void soma_cpu_shutdown(void) {
 
 // ---- one product ----
 
+// How a product runs (the top comment): decided by choose_path from the
+// shape and the kernel set alone.
+typedef enum gemm_path { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_PANEL } gemm_path;
+
 typedef struct gemm_job {
     const soma_cpu_kernels *ks;
     int64_t m, n, k;
@@ -151,7 +155,7 @@ typedef struct gemm_job {
     int64_t ldc;
     const float *bias; // epilogue: + bias[j], then relu; NULL / 0 for none
     int relu;
-    bool direct, dot, panel;
+    gemm_path path;
     // The split among threads: `parts` pieces of whole units of `unit` rows
     // (split_m) or columns.
     bool split_m;
@@ -284,20 +288,20 @@ static void run_panels(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1,
 }
 
 static void run_piece(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    if (g->dot) {
+    if (g->path == PATH_DOT) {
         const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
                                        .bias = g->bias ? g->bias + j0 : NULL, .relu = g->relu};
         g->ks->dot(i1 - i0, j1 - j0, g->k, g->a + i0 * g->rsa, g->rsa, g->b + j0 * g->csb, g->csb,
                    g->c + i0 * g->ldc + j0, g->ldc, &ep);
         return;
     }
-    if (g->direct) {
+    if (g->path == PATH_DIRECT) {
         run_direct(g, i0, i1, j0, j1);
         return;
     }
     pack_space *s = get_space();
     if (!s) run_naive(g, i0, i1, j0, j1);
-    else if (g->panel) run_panels(g, s, i0, i1, j0, j1);
+    else if (g->path == PATH_PANEL) run_panels(g, s, i0, i1, j0, j1);
     else run_packed(g, s, i0, i1, j0, j1);
 }
 
@@ -318,14 +322,15 @@ static void plan_split(gemm_job *g) {
     const soma_cpu_kernels *ks = g->ks;
     int threads = soma_pool_threads();
     double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
-    int64_t mu = g->dot ? 1 : g->direct || g->panel ? ks->direct_mr : ks->mr;
-    int64_t nu = g->dot || g->direct ? 16 : ks->nr;
+    const bool dot = g->path == PATH_DOT;
+    int64_t mu = dot ? 1 : g->path == PATH_PACKED ? ks->mr : ks->direct_mr;
+    int64_t nu = dot || g->path == PATH_DIRECT ? 16 : ks->nr;
     int64_t munits = (g->m + mu - 1) / mu, nunits = (g->n + nu - 1) / nu;
     // Prefer splitting rows: each thread then reads only its rows of A and
     // writes only its rows of C, and shares B through the cache. The dot
     // kernel's few rows split along N instead: each thread then reads only
     // its own rows of Bᵀ, the operand that is not small.
-    g->split_m = !g->dot && (munits >= threads || munits >= nunits);
+    g->split_m = !dot && (munits >= threads || munits >= nunits);
     g->unit = g->split_m ? mu : nu;
     g->units = g->split_m ? munits : nunits;
     g->parts = 1;
@@ -333,27 +338,23 @@ static void plan_split(gemm_job *g) {
         g->parts = g->units < threads ? (int)g->units : threads;
 }
 
-static bool use_direct(int trans_b, int64_t m, int64_t n, int64_t k) {
-    return !trans_b &&
-           (m <= DIRECT_M_MAX || (double)k * (double)n * sizeof(float) <= DIRECT_B_BYTES);
-}
-
-static bool use_dot(const soma_cpu_kernels *ks, int trans_a, int trans_b, int64_t m) {
-    return ks->dot && trans_b && !trans_a && m <= DOT_M_MAX;
-}
-
-static bool use_panels(int trans_b, bool dot, int64_t n, int64_t k) {
-    return trans_b && !dot && (double)n * (double)k * sizeof(float) <= PANEL_B_BYTES;
+// The direct path for NN/TN when A is a few rows or B stays in L2; the dot
+// kernel for NT with a few rows (where the set has one); the panel path for
+// other NT with a small B; the packed path for the rest.
+static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_b, int64_t m,
+                             int64_t n, int64_t k) {
+    const double b_bytes = (double)k * (double)n * sizeof(float);
+    if (!trans_b) return m <= DIRECT_M_MAX || b_bytes <= DIRECT_B_BYTES ? PATH_DIRECT : PATH_PACKED;
+    if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
+    return b_bytes <= PANEL_B_BYTES ? PATH_PANEL : PATH_PACKED;
 }
 
 soma_gemm_plan soma_sgemm_plan(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
     gemm_job g = {.ks = soma_cpu_kernels_active(), .m = m, .n = n, .k = k};
-    g.direct = use_direct(trans_b, m, n, k);
-    g.dot = use_dot(g.ks, trans_a, trans_b, m);
-    g.panel = use_panels(trans_b, g.dot, n, k);
+    g.path = choose_path(g.ks, trans_a, trans_b, m, n, k);
     plan_split(&g);
-    return (soma_gemm_plan){.direct = g.direct, .dot = g.dot, .panel = g.panel, .parts = g.parts,
-                            .split_m = g.split_m};
+    return (soma_gemm_plan){.direct = g.path == PATH_DIRECT, .dot = g.path == PATH_DOT,
+                            .panel = g.path == PATH_PANEL, .parts = g.parts, .split_m = g.split_m};
 }
 
 void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -374,9 +375,7 @@ void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
         .c = c, .ldc = ldc,
         .bias = bias, .relu = relu != 0,
     };
-    g.direct = use_direct(trans_b, m, n, k);
-    g.dot = use_dot(g.ks, trans_a, trans_b, m);
-    g.panel = use_panels(trans_b, g.dot, n, k);
+    g.path = choose_path(g.ks, trans_a, trans_b, m, n, k);
     plan_split(&g);
     if (g.parts == 1) {
         run_piece(&g, 0, m, 0, n);
