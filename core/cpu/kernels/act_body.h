@@ -394,6 +394,18 @@ static double row_sum_d(const float *x, int64_t cols) {
     return vd_hsum(s);
 }
 
+// Each row's maximum into m, spread per element into me, and e^(x - max) of
+// the nr rows into dst, in blocks across row ends.
+static void narrow_exps(float *dst, float *m, float *me, const float *x, int64_t nr, int64_t cols) {
+    const int64_t n = nr * cols;
+    row_maxes(m, x, nr, cols);
+    spread_f(me, m, nr, cols);
+    for (int64_t i = 0; i < n; i += VW) {
+        const int w = n - i < VW ? (int)(n - i) : VW;
+        store_w(dst + i, shifted_exp(load_w(x + i, w, 0.0f), vf_load(me + i)), w);
+    }
+}
+
 static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols) {
     float m[NARROW_ROWS], me[NARROW_N];
     double inv[NARROW_ROWS], ie[NARROW_N];
@@ -401,14 +413,7 @@ static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols)
         const int64_t nr = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS, n = nr * cols;
         const float *xc = x + r0 * cols;
         float *yc = y + r0 * cols;
-        row_maxes(m, xc, nr, cols);
-        spread_f(me, m, nr, cols);
-        for (int64_t i = 0; i < n; i += VW) {
-            const int w = n - i < VW ? (int)(n - i) : VW;
-            const vf v = load_w(xc + i, w, 0.0f);
-            const vf e = shifted_exp(v, vf_load(me + i));
-            store_w(yc + i, e, w);
-        }
+        narrow_exps(yc, m, me, xc, nr, cols);
         for (int64_t q = 0; q < NARROW_ROWS; q++) inv[q] = q < nr ? row_sum_d(yc + q * cols, cols) : 1.0;
         for (int64_t q = 0; q < nr; q += VW) vd_store(inv + q, vd_div(vd_set1(1.0), vd_load(inv + q)));
         spread_d(ie, inv, nr, cols);
@@ -428,13 +433,7 @@ static void log_softmax_narrow(float *y, const float *x, int64_t rows, int64_t c
         const int64_t nr = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS, n = nr * cols;
         const float *xc = x + r0 * cols;
         float *yc = y + r0 * cols;
-        row_maxes(m, xc, nr, cols);
-        spread_f(me, m, nr, cols);
-        for (int64_t i = 0; i < n; i += VW) {
-            const int w = n - i < VW ? (int)(n - i) : VW;
-            const vf v = load_w(xc + i, w, 0.0f);
-            vf_store(e + i, shifted_exp(v, vf_load(me + i)));
-        }
+        narrow_exps(e, m, me, xc, nr, cols);
         // As log_softmax_row: k maxima, the rest summed, NaN or inf - inf
         // making the row NaN; lse = log1p((k - 1) + rest), VW rows per call.
         for (int64_t q = 0; q < nr; q++) {
