@@ -37,7 +37,7 @@ def load_data(d):
 
 
 def read_jiffies():
-    """(system busy jiffies, this process' jiffies, wall): bench_gemm.c's measure."""
+    """(system busy jiffies, this process' jiffies, wall): bench/load.c's measure."""
     busy = me = 0
     try:
         with open("/proc/stat") as f:
