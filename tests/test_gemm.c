@@ -463,6 +463,9 @@ Test(gemm_kernels, threads_bit_identical) {
         {0, 0, 100, 120, 200, 1, 1}, {1, 0, 97, 131, 150, 1, 1}, {0, 0, 150, 530, 300, 0, 1},
         {0, 1, 151, 200, 300, 0, 1}, {1, 1, 120, 130, 140, 0, 1}, {0, 0, 3, 1000, 300, 1, 0},
         {0, 1, 4, 1000, 301, 0, 0}, {0, 1, 1, 2000, 301, 0, 0}, {0, 1, 3, 1000, 77, 0, 0},
+        // Packed by rows with B shared by the threads: several k-blocks, and
+        // more columns than one block of B (nc) holds.
+        {0, 0, 200, 700, 600, 0, 1}, {0, 1, 20, 4200, 30, 0, 1},
     };
     int tested = 0;
     for (int ki = 0; ki < NKERNELS; ki++) {
@@ -588,6 +591,54 @@ Test(pool, ranges_cover_each_index_once_on_distinct_threads) {
     soma_parallel_for(NULL, 1000, log_range, &l);
     cr_assert_eq(l.calls, 1);
     cr_assert_eq(l.hits[999], 1);
+}
+
+// A team of 3 passes 200 barriers; at each, every member must find the
+// others' marks of that round (a member that ran ahead would have changed
+// its mark, one that lagged not yet written it).
+typedef struct team_log {
+    _Atomic int round[3];
+    _Atomic int bad, members;
+    int size_seen;
+} team_log;
+
+static void team_member(void *arg, soma_team *team, int index, int size) {
+    team_log *t = arg;
+    atomic_fetch_add(&t->members, 1);
+    t->size_seen = size;
+    for (int r = 1; r <= 200; r++) {
+        atomic_store(&t->round[index], r);
+        soma_team_barrier(team);
+        for (int i = 0; i < size; i++)
+            if (atomic_load(&t->round[i]) != r) atomic_fetch_add(&t->bad, 1);
+        soma_team_barrier(team);
+    }
+}
+
+static void team_inside_range(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)end, (void)thread_index;
+    if (begin == 0) *(int *)arg = soma_parallel_team(NULL, 3, team_member, &(team_log){0});
+}
+
+Test(pool, team_members_meet_at_barriers) {
+    soma_set_num_threads(3);
+    team_log t = {0};
+    cr_assert_eq(soma_parallel_team(NULL, 3, team_member, &t), 3);
+    cr_assert_eq(atomic_load(&t.members), 3);
+    cr_assert_eq(t.size_seen, 3);
+    cr_assert_eq(atomic_load(&t.bad), 0, "%d members passed a barrier early", atomic_load(&t.bad));
+    // Asked for fewer, or inside a range (the pool runs inline): that many, or one.
+    team_log two = {0};
+    cr_assert_eq(soma_parallel_team(NULL, 2, team_member, &two), 2);
+    cr_assert_eq(atomic_load(&two.members), 2);
+    int inner = 0;
+    soma_parallel_for(NULL, 2, team_inside_range, &inner);
+    cr_assert_eq(inner, 1);
+    soma_set_num_threads(1);
+    team_log one = {0};
+    cr_assert_eq(soma_parallel_team(NULL, 3, team_member, &one), 1);
+    cr_assert_eq(atomic_load(&one.members), 1);
+    soma_set_num_threads(0);
 }
 
 static void nested(void *arg, int64_t begin, int64_t end, int thread_index) {

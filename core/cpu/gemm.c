@@ -17,7 +17,10 @@
 // Threads split the rows or the columns of C into pieces aligned to the
 // micro-tile, never k, and every element of C is computed the same way
 // whichever piece it lands in, so results are bit-identical for any thread
-// count. Packing buffers are per thread, page-aligned, allocated once.
+// count. Packing buffers are per thread, page-aligned, allocated once; when
+// the packed path splits rows, the threads pack each block of B together
+// into the caller's buffer (a team, thread/pool.h) instead of each packing
+// all of it.
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -156,6 +159,7 @@ typedef struct gemm_job {
     const float *bias; // epilogue: + bias[j], then relu; NULL / 0 for none
     int relu;
     gemm_path path;
+    float *shared_b;   // a team's packed block of B (packed_member)
     // The split among threads: `parts` pieces of whole units of `unit` rows
     // (split_m) or columns.
     bool split_m;
@@ -198,58 +202,106 @@ static void epilogue(float *c, int64_t ldc, int64_t mb, int64_t nb, const float 
     }
 }
 
-// The five loops over rows [i0, i1) and columns [j0, j1) of C; i0 and j0 are
-// multiples of mr and nr so the tiles line up with those of any other split.
+static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
+
+// Rows [i0, i1) of C's block (jc, pc) — columns [jc, jc + nc), the k-block
+// [pc, pc + kc) — against that block of B already packed in `bp`: the inner
+// three loops, A packed mc×kc at a time into s->a. i0 is a multiple of mr so
+// the tiles line up with those of any other split.
+static void multiply_block(const gemm_job *g, pack_space *s, const float *bpack, int64_t i0,
+                           int64_t i1, int64_t jc, int64_t nc, int64_t pc, int64_t kc) {
+    const soma_cpu_kernels *ks = g->ks;
+    const int64_t MR = ks->mr, NR = ks->nr, MC = ks->mc;
+    float tile[MAX_TILE] __attribute__((aligned(64)));
+    // Later k-blocks add onto what the first one wrote; the last one
+    // finishes each tile with the epilogue.
+    const float beta = pc == 0 ? g->beta : 1.0f;
+    const bool epi = pc + kc == g->k && (g->bias || g->relu);
+    for (int64_t ic = i0; ic < i1; ic += MC) {
+        int64_t mc = i1 - ic < MC ? i1 - ic : MC;
+        ks->pack_a((int)MR, mc, kc, g->a + ic * g->rsa + pc * g->csa, g->rsa, g->csa, s->a);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+            int64_t nb = nc - jr < NR ? nc - jr : NR;
+            const float *bp = bpack + jr * kc;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+                int64_t mb = mc - ir < MR ? mc - ir : MR;
+                const float *ap = s->a + ir * kc;
+                float *c = g->c + (ic + ir) * g->ldc + jc + jr;
+                const float *bias = g->bias ? g->bias + jc + jr : NULL;
+                if (mb == MR && nb == NR) {
+                    ks->ukr(kc, g->alpha, ap, bp, beta, c, g->ldc);
+                    if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
+                    continue;
+                }
+                // Edge tile: the kernel fills a full tile on the stack; only
+                // the part inside C is merged, with the same alpha·acc +
+                // beta·c the kernel computes.
+                ks->ukr(kc, g->alpha, ap, bp, 0.0f, tile, NR);
+                for (int64_t i = 0; i < mb; i++) {
+                    float *ci = c + i * g->ldc;
+                    const float *ti = tile + i * NR;
+                    if (beta == 0.0f)
+                        for (int64_t j = 0; j < nb; j++) ci[j] = ti[j];
+                    else
+                        for (int64_t j = 0; j < nb; j++) ci[j] = ti[j] + beta * ci[j];
+                }
+                if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
+            }
+        }
+    }
+}
+
+// Columns [j0, j0 + nc) of the k-block [pc, pc + kc) of B packed as Bᵀ
+// panels of nr, at dst.
+static void pack_b_block(const gemm_job *g, int64_t j0, int64_t nc, int64_t pc, int64_t kc,
+                         float *dst) {
+    g->ks->pack_b((int)g->ks->nr, nc, kc, g->b + pc * g->rsb + j0 * g->csb, g->csb, g->rsb, dst);
+}
+
+// The five loops over rows [i0, i1) and columns [j0, j1) of C, B packed by
+// this thread alone; i0 and j0 are multiples of mr and nr.
 static void run_packed(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
                        int64_t j1) {
-    const soma_cpu_kernels *ks = g->ks;
-    const int64_t MR = ks->mr, NR = ks->nr, MC = ks->mc, KC = ks->kc, NC = ks->nc;
-    float tile[MAX_TILE] __attribute__((aligned(64)));
+    const int64_t KC = g->ks->kc, NC = g->ks->nc;
     for (int64_t jc = j0; jc < j1; jc += NC) {
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += KC) {
             int64_t kc = g->k - pc < KC ? g->k - pc : KC;
-            // Later k-blocks add onto what the first one wrote; the last
-            // one finishes each tile with the epilogue.
-            float beta = pc == 0 ? g->beta : 1.0f;
-            bool last = pc + kc == g->k, epi = last && (g->bias || g->relu);
-            // B's block is packed as Bᵀ: panels of nr "rows" j over p.
-            ks->pack_b((int)NR, nc, kc, g->b + pc * g->rsb + jc * g->csb, g->csb, g->rsb, s->b);
-            for (int64_t ic = i0; ic < i1; ic += MC) {
-                int64_t mc = i1 - ic < MC ? i1 - ic : MC;
-                ks->pack_a((int)MR, mc, kc, g->a + ic * g->rsa + pc * g->csa, g->rsa, g->csa,
-                           s->a);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int64_t nb = nc - jr < NR ? nc - jr : NR;
-                    const float *bp = s->b + jr * kc;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        int64_t mb = mc - ir < MR ? mc - ir : MR;
-                        const float *ap = s->a + ir * kc;
-                        float *c = g->c + (ic + ir) * g->ldc + jc + jr;
-                        const float *bias = g->bias ? g->bias + jc + jr : NULL;
-                        if (mb == MR && nb == NR) {
-                            ks->ukr(kc, g->alpha, ap, bp, beta, c, g->ldc);
-                            if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
-                            continue;
-                        }
-                        // Edge tile: the kernel fills a full tile on the
-                        // stack; only the part inside C is merged, with the
-                        // same alpha·acc + beta·c the kernel computes.
-                        ks->ukr(kc, g->alpha, ap, bp, 0.0f, tile, NR);
-                        for (int64_t i = 0; i < mb; i++) {
-                            float *ci = c + i * g->ldc;
-                            const float *ti = tile + i * NR;
-                            if (beta == 0.0f)
-                                for (int64_t j = 0; j < nb; j++) ci[j] = ti[j];
-                            else
-                                for (int64_t j = 0; j < nb; j++) ci[j] = ti[j] + beta * ci[j];
-                        }
-                        if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
-                    }
-                }
-            }
+            pack_b_block(g, jc, nc, pc, kc, s->b);
+            multiply_block(g, s, s->b, i0, i1, jc, nc, pc, kc);
         }
     }
+}
+
+// One member of a team running the packed path split by rows: every block
+// of B is packed once, each member packing a share of its panels into the
+// caller's buffer (g->shared_b), and multiplied by each member's own rows;
+// packing B per thread would repeat the whole of it on every thread. The
+// tiles and their k-order are run_packed's, so the bits are too.
+static void packed_member(void *arg, soma_team *team, int index, int size) {
+    const gemm_job *g = arg;
+    const soma_cpu_kernels *ks = g->ks;
+    const int64_t MR = ks->mr, NR = ks->nr, KC = ks->kc, NC = ks->nc;
+    const int64_t units = (g->m + MR - 1) / MR;
+    const int64_t i0 = units * index / size * MR;
+    const int64_t i1_units = units * (index + 1) / size * MR, i1 = i1_units < g->m ? i1_units : g->m;
+    pack_space *s = get_space(); // NULL: this member computes its rows alone, at the end
+    for (int64_t jc = 0; jc < g->n; jc += NC) {
+        const int64_t nc = g->n - jc < NC ? g->n - jc : NC, panels = (nc + NR - 1) / NR;
+        const int64_t q0 = panels * index / size, q1 = panels * (index + 1) / size;
+        const int64_t c0 = q0 * NR, c1 = q1 * NR < nc ? q1 * NR : nc;
+        for (int64_t pc = 0; pc < g->k; pc += KC) {
+            const int64_t kc = g->k - pc < KC ? g->k - pc : KC;
+            // Panels are NR·kc floats apart, and packing B writes nothing past
+            // its last panel (gemm_internal.h): the shares never overlap.
+            if (c0 < c1) pack_b_block(g, jc + c0, c1 - c0, pc, kc, g->shared_b + c0 * kc);
+            soma_team_barrier(team);
+            if (s && i0 < i1) multiply_block(g, s, g->shared_b, i0, i1, jc, nc, pc, kc);
+            // Nobody repacks the buffer while another member still reads it.
+            if (jc + nc < g->n || pc + kc < g->k) soma_team_barrier(team);
+        }
+    }
+    if (!s && i0 < i1) run_naive(g, i0, i1, 0, g->n);
 }
 
 // Last resort when the packing buffers cannot be allocated (soma_sgemm
@@ -380,6 +432,14 @@ void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
     if (g.parts == 1) {
         run_piece(&g, 0, m, 0, n);
         return;
+    }
+    if (g.path == PATH_PACKED && g.split_m) {
+        pack_space *s = get_space();
+        if (s) {
+            g.shared_b = s->b;
+            soma_parallel_team(NULL, g.parts, packed_member, &g);
+            return;
+        }
     }
     soma_parallel_for(NULL, g.parts, run_pieces, &g);
 }

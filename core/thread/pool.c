@@ -312,7 +312,10 @@ static void start_workers(int want) {
                  pin_errno ? strerror(pin_errno) : "no CPU set");
 }
 
-void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *arg) {
+// soma_parallel_for, and the team call: with `team` set, n becomes the number
+// of ranges once that is known (each range one index, each on its own
+// thread), and *team gets it before any range runs.
+static void parallel(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *arg, int *team) {
     if (n <= 0) return;
     int parts = soma_pool_threads();
     if (ctx && ctx->thread_count > 0 && ctx->thread_count < parts) parts = ctx->thread_count;
@@ -320,7 +323,8 @@ void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *a
     if (parts <= 1 || in_range || atomic_flag_test_and_set_explicit(&busy, memory_order_acquire)) {
         bool outer = in_range;
         in_range = true;
-        fn(arg, 0, n, 0);
+        if (team) *team = 1;
+        fn(arg, 0, team ? 1 : n, 0);
         in_range = outer;
         return;
     }
@@ -330,6 +334,7 @@ void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *a
     }
     int helpers = pool.nworkers < parts - 1 ? pool.nworkers : parts - 1;
     parts = helpers + 1;
+    if (team) *team = parts, n = parts;
     uint32_t job = 0;
     if (helpers > 0) {
         pool.fn = fn;
@@ -364,6 +369,49 @@ void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *a
         }
     }
     atomic_flag_clear_explicit(&busy, memory_order_release);
+}
+
+void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *arg) {
+    parallel(ctx, n, fn, arg, NULL);
+}
+
+// ---- teams ----
+
+struct soma_team {
+    soma_team_fn fn;
+    void *arg;
+    int size;
+    _Atomic int arrived;   // members at the current barrier
+    _Atomic unsigned phase; // barriers passed
+};
+
+// A team's range is one index (parallel() made n the team's size).
+static void team_range(void *arg, int64_t begin, int64_t end, int index) {
+    (void)end, (void)index;
+    soma_team *t = arg;
+    t->fn(t->arg, t, (int)begin, t->size);
+}
+
+int soma_parallel_team(const soma_ctx *ctx, int max_size, soma_team_fn fn, void *arg) {
+    soma_team t = {.fn = fn, .arg = arg, .size = 1};
+    parallel(ctx, max_size < 1 ? 1 : max_size, team_range, &t, &t.size);
+    return t.size;
+}
+
+void soma_team_barrier(soma_team *t) {
+    if (t->size <= 1) return;
+    const unsigned phase = atomic_load_explicit(&t->phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&t->arrived, 1, memory_order_acq_rel) + 1 == t->size) {
+        atomic_store_explicit(&t->arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&t->phase, phase + 1, memory_order_release);
+        return;
+    }
+    // Every member has a thread of its own, so the wait ends; a member the
+    // OS has descheduled is waited for with the CPU given up, not spun on.
+    for (long polls = 0; atomic_load_explicit(&t->phase, memory_order_acquire) == phase; polls++) {
+        if (polls < SPIN_POLLS) cpu_relax();
+        else sched_yield();
+    }
 }
 
 void soma_pool_shutdown(void) {

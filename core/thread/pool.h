@@ -34,6 +34,18 @@ int soma_pool_threads_why(char *why, size_t len);
  * must make each index's work independent of the range it falls in. */
 void soma_parallel_for(const soma_ctx *ctx, int64_t n, soma_range_fn fn, void *arg);
 
+/* A team: fn(arg, team, index, size) for index 0 … size-1, every member on a
+ * thread of its own at the same time, so members may wait for each other
+ * with soma_team_barrier (the GEMM packs a block of B together, then each
+ * member multiplies its rows by it). size (<= max_size) is fixed before the
+ * first member starts: soma_parallel_for's range count, 1 whenever that
+ * runs inline. Returns size. */
+typedef struct soma_team soma_team;
+typedef void (*soma_team_fn)(void *arg, soma_team *team, int index, int size);
+int soma_parallel_team(const soma_ctx *ctx, int max_size, soma_team_fn fn, void *arg);
+/* Returns once every member of the team has called it (as many times). */
+void soma_team_barrier(soma_team *team);
+
 /* Stops and joins the workers (the next parallel_for starts them again).
  * Runs at exit by itself. MUST NOT be called from inside a range. */
 void soma_pool_shutdown(void);
