@@ -806,7 +806,7 @@ static LD dr_selu(LD x, LD y) {
 
 static void check_backward_over_the_sweep(void) {
     // Bounds in ulps of f'(x): the scalar code is double throughout; the
-    // vector kernels compute gelu' beyond |x| = 3 from float parts (2 ulp),
+    // vector kernels compute gelu' from a fitted erfc and exp to 2^-31 (2 ulp),
     // and everything else in double or exactly as the scalar code.
     const struct { const char *spec; LD (*d)(LD, LD); int ulp, vulp; } ds[] = {
         {"gelu", dr_gelu, 1, 2},
@@ -850,6 +850,55 @@ static void check_backward_over_the_sweep(void) {
 Test(activations, backward_within_ulp_bounds_over_the_sweep) {
     for_each_set(check_backward_over_the_sweep);
 }
+
+// The derivatives of silu and gelu near their zeros (x0 = -1.2785 and
+// -0.7518), where the vector kernels switch to a double-precision path for
+// lanes in a window around x0: every 8th float of a band a few times as wide,
+// and the floats next to each window edge, within the sweep's bounds.
+static void check_backward_dense_near_the_zeros(void) {
+    const struct {
+        const char *spec;
+        LD (*d)(LD, LD);
+        int ulp, vulp;
+        float lo, hi, edges[2];
+    } ds[] = {
+        {"silu", dr_silu, 1, 1, -1.40f, -1.16f, {-1.305f, -1.255f}},
+        {"gelu", dr_gelu, 1, 2, -0.90f, -0.60f, {-0.80f, -0.70f}},
+    };
+    enum { MAXN = 1 << 20, EDGE = 64 };
+    float *x = malloc(MAXN * sizeof *x), *dx = malloc(MAXN * sizeof *dx);
+    float *dy = malloc(MAXN * sizeof *dy);
+    cr_assert(x && dx && dy);
+    for (int i = 0; i < MAXN; i++) dy[i] = 1;
+    for (size_t c = 0; c < sizeof ds / sizeof *ds; c++) {
+        int n = 0;
+        for (int e = 0; e < 2; e++) {
+            float v = ds[c].edges[e];
+            for (int k = 0; k < EDGE / 2; k++) v = nextafterf(v, -INFINITY);
+            for (int k = 0; k < EDGE; k++, v = nextafterf(v, INFINITY)) x[n++] = v;
+        }
+        for (float v = ds[c].lo; v <= ds[c].hi && n < MAXN; n++) {
+            x[n] = v;
+            for (int k = 0; k < 8; k++) v = nextafterf(v, INFINITY);
+        }
+        soma_activation a = parse_ok(ds[c].spec);
+        soma_activation_backward(&a, dx, x, NULL, dy, 1, n);
+        const int b = vec_set() ? ds[c].vulp : ds[c].ulp;
+        int64_t worst = 0;
+        float at = 0;
+        for (int i = 0; i < n; i++) {
+            int64_t u = ulps(dx[i], ds[c].d(x[i], 0));
+            cr_assert(u <= b, "[%s] %s'(%.9g) = %.9g, want %.12Lg (%lld ulp > %d)", cur_set,
+                      ds[c].spec, x[i], dx[i], ds[c].d(x[i], 0), (long long)u, b);
+            if (u > worst) worst = u, at = x[i];
+        }
+        fprintf(stderr, "[%s] %s' near its zero: %lld ulp over %d points (at %g; bound %d)\n",
+                cur_set, ds[c].spec, (long long)worst, n, at, b);
+    }
+    free(x), free(dx), free(dy);
+}
+
+Test(activations, backward_dense_near_the_zeros) { for_each_set(check_backward_dense_near_the_zeros); }
 
 // Inputs where formulas meet their limits: NaN, ±inf, ±0, the extremes,
 // subnormals, and the edges of the vector kernels' ranges.
@@ -1023,6 +1072,37 @@ static void check_many_rows_at_once(void) {
 }
 
 Test(activations, many_rows_at_once) { for_each_set(check_many_rows_at_once); }
+
+// Narrow softmax rows wider than one block of the widest set (two blocks of
+// 16 per row) over more rows than the kernels take at once: each row the
+// same bits as alone, within 2 ulp.
+static void check_softmax_two_block_rows(void) {
+    enum { ROWS = 70, MAXC = 31 };
+    const int widths[] = {17, 20, 31};
+    soma_activation a = parse_ok("softmax");
+    float *x = malloc(ROWS * MAXC * sizeof *x), *y = malloc(ROWS * MAXC * sizeof *y);
+    cr_assert(x && y);
+    for (int i = 0; i < ROWS * MAXC; i++) x[i] = (float)(-30 + 60 * urand());
+    for (size_t k = 0; k < sizeof widths / sizeof *widths; k++) {
+        const int cols = widths[k];
+        soma_activation_forward(&a, y, x, ROWS, cols);
+        for (int r = 0; r < ROWS; r++) {
+            float y1[MAXC];
+            LD want[MAXC];
+            soma_activation_forward(&a, y1, x + r * cols, 1, cols);
+            ref_softmax(want, x + r * cols, cols, false);
+            for (int j = 0; j < cols; j++) {
+                cr_assert(same_bits(y[r * cols + j], y1[j]),
+                          "[%s] cols %d row %d: differs from the row alone", cur_set, cols, r);
+                cr_assert(ulps(y1[j], want[j]) <= 2, "[%s] cols %d row %d: %.9g, want %.12Lg",
+                          cur_set, cols, r, y1[j], want[j]);
+            }
+        }
+    }
+    free(x), free(y);
+}
+
+Test(activations, softmax_two_block_rows) { for_each_set(check_softmax_two_block_rows); }
 
 // Concurrent calls share nothing but the read-only dispatch: the same bits
 // as one thread's.

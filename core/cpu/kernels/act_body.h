@@ -10,7 +10,6 @@
 #define SQRT1_2 0.70710678118654752440084436210485
 #define SQRT_2_OVER_PI 0.79788456080286535587989211986876
 #define INV_SQRT_2PI 0.39894228040143267793994605993438
-#define TWO_OVER_SQRT_PI 1.1283791670955125738961589031215
 #define GELU_C 0.044715
 
 static inline vf vf_zero(void) { return vf_set1(0.0f); }
@@ -57,14 +56,30 @@ static const double expm1_q[6] = {
     0.008333310034706868, 0.001393453165508802, 0.00019891969905683137,
 };
 static inline vd expm1_arg(vf x) { return vd_cvt(vf_max(vf_set1(-100.0f), x)); } // keeps NaN
-static inline vd vd_expm1_neg(vd xd) {
+typedef struct {
+    vd s, p; // 2^k, e^r - 1
+} exp_parts;
+static inline exp_parts vd_exp_split(vd xd) {
     const vd kb = vd_fma(xd, vd_set1(LOG2E), vd_set1(EXPM1_SHIFT));
     const vd r = vd_fma(vd_sub(kb, vd_set1(EXPM1_SHIFT)), vd_set1(-LN2), xd);
-    vd q = vd_set1(expm1_q[5]);
-    for (int i = 4; i >= 0; i--) q = vd_fma(q, r, vd_set1(expm1_q[i]));
+    const vd r2 = vd_mul(r, r); // Q by Estrin: three short chains, not one long one
+    const vd q01 = vd_fma(vd_set1(expm1_q[1]), r, vd_set1(expm1_q[0]));
+    const vd q23 = vd_fma(vd_set1(expm1_q[3]), r, vd_set1(expm1_q[2]));
+    const vd q45 = vd_fma(vd_set1(expm1_q[5]), r, vd_set1(expm1_q[4]));
+    const vd q = vd_fma(vd_fma(q45, r2, q23), r2, q01);
     const vd p = vd_mul(r, vd_fma(q, r, vd_set1(1.0))); // r·P(r): keeps -0
-    const vd s = vd_pow2_low(kb);
-    return vd_fms(s, p, vd_sub(vd_set1(1.0), s)); // -0 - (+0) for x = -0
+    return (exp_parts){vd_pow2_low(kb), p};
+}
+static inline vd vd_expm1_neg(vd xd) {
+    const exp_parts t = vd_exp_split(xd);
+    return vd_fms(t.s, t.p, vd_sub(vd_set1(1.0), t.s)); // -0 - (+0) for x = -0
+}
+// e^x = 2^k·(1 + (e^r - 1)) from the same pieces, for double x in [-700, 0]
+// (2^k normal): within 2^-31 relative (the fit's 2^-30.7 of e^r - 1, which
+// is at most 0.42 of e^r), about a tenth of SLEEF's double exp.
+static inline vd vd_exp_neg(vd xd) {
+    const exp_parts t = vd_exp_split(xd);
+    return vd_fma(t.s, t.p, t.s);
 }
 
 // ---- forward kernels (VW lanes) ----
@@ -127,25 +142,37 @@ static inline vf k_selu(vf x) {
     return vf_cvt(vd_sel(vf_gt(x, vf_zero()), vd_mul(xd, vd_set1(SELU_SCALE)), neg));
 }
 
-// Φ(x) = erfc(-x/√2)/2 and the e^{-x²/2} that gelu's derivative and the
-// argument correction need, for |x| <= 10. SLEEF's erfc is asked for
-// erfc(|z|), |z| = |x|/√2 (where it is accurate relative to a small result),
-// and Φ(x) for x >= 0 is 1 - erfc(|z|)/2. |z| is double; its float part
-// h goes to SLEEF and the rest l back in: erfc(h + l) = erfc(h) -
-// l·(2/√π)·e^{-h²}, with e^{-h²} = e^{-x²/2} to the precision that term needs.
+// erfc(z) for z = |x|/√2 in double, as t·e^{v·Q(v) - z²} with t = 1/(1 + z/2)
+// (the form of Numerical Recipes' erfcc), v = 1 - t and Q a degree 12
+// Chebyshev fit on v in [0, 0.79] (|x| <= 10.5; tools/fit_erfc.py makes it):
+// v·Q(v) is within 2^-32.8 of ln(erfc(z)·e^{z²}/t), so erfc relatively, and
+// exactly 0 at z = 0 (erfc(0) is then exactly 1, and x·Φ(x) rounds as the
+// scalar code's at subnormal x). With vd_exp_neg's 2^-31.5, about 2^-31 in
+// all. SLEEF's erfcf cost six times as much and needed its argument split
+// into float parts.
+static const double erfc_fit[13] = {
+    -1.2567583341907949,  -0.3032374238828375,  0.16143605331736782,  0.19331318874169984,
+    0.05525853350447043,  -0.060259846945758075, -0.06813853446233681, -0.09388337659802175,
+    0.2174541557326638,   -0.39090995695003433, 0.6172297598359237,   -0.46334700382767163,
+    0.12637119911337574,
+};
+
+// 2Φ(x) = erfc(-x/√2) and e^{-x²/2} (gelu's derivative) for |x| <= 10.5;
+// larger |x| are computed as 10.5 (the callers replace those lanes).
 typedef struct {
     vd phi2; // 2Φ(x)
     vd g;    // e^{-x²/2}
 } gelu_parts;
 static inline gelu_parts gelu_split(vf x) {
-    const vd xd = vd_cvt(x);
-    const vd z = vd_mul(vd_cvt(vf_abs(x)), vd_set1(SQRT1_2));
-    const vf zh = vf_cvt(z);
-    const vd zl = vd_sub(z, vd_cvt(zh));
-    const vd g = vd_exp(vd_mul(vd_mul(xd, xd), vd_set1(-0.5)));
-    const vd c = vd_mul(vd_mul(zl, vd_set1(TWO_OVER_SQRT_PI)), g);
-    const vd w = vd_sub(vd_cvt(vf_erfc(zh)), c); // erfc(|z|)
-    return (gelu_parts){vd_sel(vf_lt(x, vf_zero()), w, vd_sub(vd_set1(2.0), w)), g};
+    const vd z = vd_mul(vd_cvt(vf_min(vf_abs(x), vf_set1(10.5f))), vd_set1(SQRT1_2));
+    const vd z2 = vd_mul(z, z);
+    const vd t = vd_div(vd_set1(1.0), vd_fma(z, vd_set1(0.5), vd_set1(1.0)));
+    const vd v = vd_sub(vd_set1(1.0), t);
+    vd q = vd_set1(erfc_fit[12]);
+    for (int i = 11; i >= 0; i--) q = vd_fma(q, v, vd_set1(erfc_fit[i]));
+    const vd w = vd_mul(t, vd_exp_neg(vd_fms(q, v, z2))); // erfc(|x|/√2)
+    return (gelu_parts){vd_sel(vf_lt(x, vf_zero()), w, vd_sub(vd_set1(2.0), w)),
+                        vd_exp_neg(vd_sub(vd_set1(0.0), z2))};
 }
 // x·Φ(x) rounds to x beyond 10 (the deficit is below 1e-23 relative); below
 // -10 the result heads for the subnormals: scalar code.
@@ -364,15 +391,25 @@ static void log_softmax_row(float *y, const float *x, int64_t n) {
 #define NARROW_ROWS 64
 #define NARROW_N (NARROW_ROWS * NARROW_COLS + VW)
 
+// Row r's value over [r·cols, (r + 1)·cols) as one or two whole blocks
+// from r·cols (cols < 2·VW), each spilling into the next row, which
+// overwrites it; the last spill is zeroed. A scalar store per element cost
+// more than the exponentials.
 static void spread_f(float *out, const float *vals, int64_t nr, int64_t cols) {
-    for (int64_t r = 0; r < nr; r++)
-        for (int64_t j = 0; j < cols; j++) out[r * cols + j] = vals[r];
-    for (int j = 0; j < VW; j++) out[nr * cols + j] = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        const vf v = vf_set1(vals[r]);
+        vf_store(out + r * cols, v);
+        if (cols > VW) vf_store(out + r * cols + VW, v);
+    }
+    vf_store(out + nr * cols, vf_zero());
 }
 static void spread_d(double *out, const double *vals, int64_t nr, int64_t cols) {
-    for (int64_t r = 0; r < nr; r++)
-        for (int64_t j = 0; j < cols; j++) out[r * cols + j] = vals[r];
-    for (int j = 0; j < VW; j++) out[nr * cols + j] = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        const vd v = vd_set1(vals[r]);
+        vd_store(out + r * cols, v);
+        if (cols > VW) vd_store(out + r * cols + VW, v);
+    }
+    vd_store(out + nr * cols, vd_set1(0.0));
 }
 
 // Each row's maximum (NaN ignored, as by row_max) from at most two blocks
@@ -406,22 +443,31 @@ static void narrow_exps(float *dst, float *m, float *me, const float *x, int64_t
     }
 }
 
+// The scaling by 1/sum takes it as the float pair ih + il, spread per
+// element: e·ih + e·il is within 2^-47 of e·(1/sum) before its one
+// rounding, for two float operations instead of a trip through double.
 static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols) {
-    float m[NARROW_ROWS], me[NARROW_N];
-    double inv[NARROW_ROWS], ie[NARROW_N];
+    float m[NARROW_ROWS], me[NARROW_N], ih[NARROW_ROWS], il[NARROW_ROWS];
+    float ihe[NARROW_N], ile[NARROW_N];
+    double inv[NARROW_ROWS];
     for (int64_t r0 = 0; r0 < rows; r0 += NARROW_ROWS) {
         const int64_t nr = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS, n = nr * cols;
         const float *xc = x + r0 * cols;
         float *yc = y + r0 * cols;
         narrow_exps(yc, m, me, xc, nr, cols);
         for (int64_t q = 0; q < NARROW_ROWS; q++) inv[q] = q < nr ? row_sum_d(yc + q * cols, cols) : 1.0;
-        for (int64_t q = 0; q < nr; q += VW) vd_store(inv + q, vd_div(vd_set1(1.0), vd_load(inv + q)));
-        spread_d(ie, inv, nr, cols);
+        for (int64_t q = 0; q < nr; q += VW) {
+            const vd iv = vd_div(vd_set1(1.0), vd_load(inv + q));
+            const vf h = vf_cvt(iv);
+            vf_store(ih + q, h);
+            vf_store(il + q, vf_cvt(vd_sub(iv, vd_cvt(h))));
+        }
+        spread_f(ihe, ih, nr, cols);
+        spread_f(ile, il, nr, cols);
         for (int64_t i = 0; i < n; i += VW) {
             const int w = n - i < VW ? (int)(n - i) : VW;
             const vf e = load_w(yc + i, w, 0.0f);
-            const vf o = vf_cvt(vd_mul(vd_cvt(e), vd_load(ie + i)));
-            store_w(yc + i, o, w);
+            store_w(yc + i, vf_fma(e, vf_load(ihe + i), vf_mul(e, vf_load(ile + i))), w);
         }
     }
 }
@@ -554,14 +600,20 @@ static bool forward(const soma_activation *a, float *y, const float *x, int64_t 
 // Derivatives of the x-based kernels, times dy, rounded once.
 
 // The derivatives of silu and gelu cross zero (near -1.28 and -0.75), where
-// float-accurate parts would leave an absolute error of an ulp of 1: there
-// everything is double (SLEEF's double exp, a series for Φ) and rounded once.
+// float-accurate parts would leave an absolute error of an ulp of 1: they are
+// double throughout and rounded once, from the inline exp (and erfc fit) to
+// 2^-31, and for the lanes near a zero, where that would not do either, from
+// SLEEF's double exp (and a series for Φ).
 
-// gelu' = Φ(x) + x·φ(x). For |x| <= 3, Φ(x) = 1/2 + φ(x)·x·S(x²) with
-// S(z) = Σ z^k/(2k+1)!! (positive terms; the 34 below leave 3e-19 relative
-// at z = 9), evaluated as its even and odd halves in z² (two chains, half
-// the latency), φ from the double exp. Beyond 3 the derivative is away from
-// its zero and the float parts of gelu_split do (1 beyond 10).
+// gelu' = Φ(x) + x·φ(x) from gelu_split's parts, whose 2^-30.5 stays below
+// 2^-26 of the result except within 0.033 of its zero at x0 = -0.7518 (Φ
+// and -x·φ both near 0.226, the slope 0.43). Lanes within GELU_WIN of x0
+// take Φ(x) = 1/2 + φ(x)·x·S(x²) with S(z) = Σ z^k/(2k+1)!! (positive
+// terms; the 34 below leave 3e-19 relative up to x = 3), evaluated as its
+// even and odd halves in z² (two chains, half the latency), φ from SLEEF's
+// double exp, computed only when a block has such a lane.
+#define GELU_WIN_LO -0.80f
+#define GELU_WIN_HI -0.70f
 #define GELU_SERIES_TERMS 34
 static const double gelu_series[GELU_SERIES_TERMS] = { // 1/(2k+1)!!
     1.0, 0.3333333333333333, 0.06666666666666667, 0.009523809523809525, 0.0010582010582010583,
@@ -590,13 +642,10 @@ static inline vd gelu_grad_series(vd xd) {
 }
 static inline vf d_gelu(vf x, vf g) {
     const vd xd = vd_cvt(x);
-    const vm near = vf_le(vf_abs(x), vf_set1(3.0f));
-    vd d = gelu_grad_series(xd);
-    if (vm_bits(near) != lane_mask(VW)) {
-        const gelu_parts p = gelu_split(x);
-        const vd far = vd_fma(vd_mul(xd, vd_set1(INV_SQRT_2PI)), p.g, vd_mul(vd_set1(0.5), p.phi2));
-        d = vd_sel(near, d, far);
-    }
+    const gelu_parts p = gelu_split(x);
+    vd d = vd_fma(vd_mul(xd, vd_set1(INV_SQRT_2PI)), p.g, vd_mul(vd_set1(0.5), p.phi2));
+    const vm win = vm_and(vf_gt(x, vf_set1(GELU_WIN_LO)), vf_lt(x, vf_set1(GELU_WIN_HI)));
+    if (vm_bits(win)) d = vd_sel(win, gelu_grad_series(xd), d);
     const vf r = vf_cvt(vd_mul(vd_cvt(g), d));
     return vf_sel(vf_gt(x, vf_set1(10.0f)), g, r);
 }
@@ -616,19 +665,36 @@ static inline vf d_gelu_tanh(vf x, vf g) {
     return vf_cvt(vd_mul(vd_cvt(g), d));
 }
 
-// silu' = σ(x)·(1 + x·σ(-x)).
+// silu' = σ(x)·(1 + x·σ(-x)), σ(±x) from e = e^{-|x|} and r = 1/(1 + e). A
+// relative error ε in e reaches silu' as at most ε for x >= 0, and as
+// ε·(1 + e/(1+e)·|x|·r/|1 + x·r|) below, under 16ε except within 0.015 of
+// the zero at x0 = -1.2785 (1 + x·r → 0, slope 1): outside it vd_exp_neg's
+// 2^-31 stays below 2^-27 of the result, 0.125 ulp after the final
+// rounding. Lanes within SILU_WIN (±0.024) of x0 take e from SLEEF's double
+// exp (2^-53), computed only when a block has such a lane.
+#define SILU_WIN_LO -1.305f
+#define SILU_WIN_HI -1.255f
 static inline vf d_silu(vf x, vf g) {
     const vd xd = vd_cvt(x);
-    const vd e = vd_exp_d(vd_cvt(vf_neg(vf_abs(x))));
+    const vf nax = vf_neg(vf_abs(x));
+    // x > 700 (e^{-x}·x negligible against 1) as 700; h_silu_grad sends x < -700
+    // to the scalar code.
+    vd e = vd_exp_neg(vd_cvt(vf_max(nax, vf_set1(-700.0f))));
+    const vm win = vm_and(vf_gt(x, vf_set1(SILU_WIN_LO)), vf_lt(x, vf_set1(SILU_WIN_HI)));
+    if (vm_bits(win)) e = vd_sel(win, vd_exp_d(vd_cvt(nax)), e);
     const vd r = vd_div(vd_set1(1.0), vd_add(vd_set1(1.0), e));
-    const vd er = vd_mul(e, r);
-    const vm neg = vf_lt(x, vf_zero());
-    const vd s = vd_sel(neg, er, r), sm = vd_sel(neg, r, er);
-    const vd d = vd_mul(s, vd_fma(xd, sm, vd_set1(1.0)));
+    const vd er = vd_mul(e, r); // σ(-|x|)
+    const vd s = vd_sel(vf_lt(x, vf_zero()), er, r); // σ(x)
+    const vd d = vd_fma(xd, vd_mul(er, r), s); // σ(x) + x·σ(x)·σ(-x)
     return vf_cvt(vd_mul(vd_cvt(g), d));
 }
 // ±inf would meet inf·0 in these formulas: scalar code (its limits).
 static inline vm h_nonfinite(vf x) { return vm_not(vf_le(vf_abs(x), vf_set1(FLT_MAX))); }
+// Also x < -700, beyond vd_exp_neg's range, where the scalar code's σ(x)
+// goes to 0 (e^{-x} overflowing) and dy = ±inf gives NaN.
+static inline vm h_silu_grad(vf x) {
+    return vm_not(vm_and(vf_ge(x, vf_set1(-700.0f)), vf_le(x, vf_set1(FLT_MAX))));
+}
 
 static inline vf d_softsign(vf x, vf g) {
     const vd q = vd_add(vd_set1(1.0), vd_cvt(vf_abs(x)));
@@ -747,7 +813,7 @@ static bool backward(const soma_activation *a, float *dx, const float *x, const 
         return true;
     case SOMA_ACT_HARD_SILU: BWD_LOOP_X(d_hard_silu(xv, gv), vm_none()); return true;
     case SOMA_ACT_SOFTSIGN: BWD_LOOP_X(d_softsign(xv, gv), vm_none()); return true;
-    case SOMA_ACT_SILU: BWD_LOOP_X(d_silu(xv, gv), h_nonfinite(xv)); return true;
+    case SOMA_ACT_SILU: BWD_LOOP_X(d_silu(xv, gv), h_silu_grad(xv)); return true;
     case SOMA_ACT_GELU:
         if (p0 != 0) {
             BWD_LOOP_X(d_gelu_tanh(xv, gv), h_nonfinite(xv));

@@ -11,11 +11,15 @@
 //   in double lanes and rounds once at the end;
 // - elu and selu take e^x - 1 from the body's own range reduction and
 //   polynomial in double (vd_expm1_neg), far cheaper than SLEEF's expm1f;
+//   silu's derivative takes e^-|x| from the same pieces (vd_exp_neg), and
+//   gelu erfc(|x|/√2) from a fitted t·e^{v·Q(v) - x²/2} (gelu_split), both
+//   within 2^-31 in double, SLEEF's double exp only near the derivatives'
+//   zeros;
 // - no transcendental function sees a rounded argument: exp(±x), exp(-|x|)
-//   and expm1(x) take x itself; where the argument is computed (x²/2, gelu's
-//   x/√2 and 2u) it is formed in double, split into float hi + lo, and the lo
-//   part is put back to first order (e^{h+l} = e^h·(1 + l), erfc(h + l) =
-//   erfc(h) - l·(2/√π)·e^{-h²});
+//   and expm1(x) take x itself, the double ones their argument whole; where
+//   a float one's argument is computed (gelu_tanh's 2u) it is formed in
+//   double, split into float hi + lo, and the lo part is put back to first
+//   order (e^{h+l} = e^h·(1 + l));
 // - softmax rows take x - max as a float plus its exact rounding error, and
 //   sum in double.
 // Lanes outside a kernel's range (subnormal tails where a product such as
@@ -86,7 +90,6 @@ static inline vf vf_exp(vf a) { return Sleef_expf8_u10avx2(a); }
 static inline vf vf_expm1(vf a) { return Sleef_expm1f8_u10avx2(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf8_u10avx2(a); }
 static inline vf vf_tanh(vf a) { return Sleef_tanhf8_u10avx2(a); }
-static inline vf vf_erfc(vf a) { return Sleef_erfcf8_u15avx2(a); }
 
 // Horizontal max (a > b ? a : b order, so a NaN lane may or may not win).
 static inline float vf_hmax(vf a) {

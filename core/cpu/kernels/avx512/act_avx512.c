@@ -66,7 +66,6 @@ static inline vf vf_exp(vf a) { return Sleef_expf16_u10avx512f(a); }
 static inline vf vf_expm1(vf a) { return Sleef_expm1f16_u10avx512f(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf16_u10avx512f(a); }
 static inline vf vf_tanh(vf a) { return Sleef_tanhf16_u10avx512f(a); }
-static inline vf vf_erfc(vf a) { return Sleef_erfcf16_u15avx512f(a); }
 
 // Horizontal max of lanes that hold no NaN (row_max never lets one in).
 static inline float vf_hmax(vf a) { return _mm512_reduce_max_ps(a); }

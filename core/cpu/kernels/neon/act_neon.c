@@ -97,7 +97,6 @@ static inline vf vf_exp(vf a) { return VF_MAP1(Sleef_expf4_u10advsimd, a); }
 static inline vf vf_expm1(vf a) { return VF_MAP1(Sleef_expm1f4_u10advsimd, a); }
 static inline vf vf_log1p(vf a) { return VF_MAP1(Sleef_log1pf4_u10advsimd, a); }
 static inline vf vf_tanh(vf a) { return VF_MAP1(Sleef_tanhf4_u10advsimd, a); }
-static inline vf vf_erfc(vf a) { return VF_MAP1(Sleef_erfcf4_u15advsimd, a); }
 
 // Horizontal max of lanes that hold no NaN (row_max never lets one in).
 static inline float vf_hmax(vf a) {
