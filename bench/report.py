@@ -14,6 +14,7 @@ library only.
 import argparse
 import json
 import os
+import statistics
 import re
 import sys
 
@@ -55,19 +56,29 @@ def load(path):
         cell = cells.setdefault((key, m["lib"], int(m["t"])), {})
         if kind == "aggregate" and agg == "cv":
             # Google Benchmark reports the CV of a time as a fraction.
-            cell["cv"] = float(b.get("real_time", 0.0))
+            cell["cv"] = max(cell.get("cv", 0.0), float(b.get("real_time", 0.0)))  # worst round
             continue
         if kind == "aggregate" and agg != "median":
             continue
-        if kind == "iteration" and "median" in cell.get("_src", ""):
-            continue  # a median beats a single run
         scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
-        cell["us"] = float(b["real_time"]) * scale
-        cell["gflops"] = float(b.get("GFLOP/s", 0.0))
-        cell["_src"] = "median" if kind == "aggregate" else "single"
+        # One value per process (tools/bench --rounds runs each library
+        # several times): its median, or its single run without repetitions.
+        src = "median" if kind == "aggregate" else "single"
+        cell.setdefault("_" + src, []).append(
+            (float(b["real_time"]) * scale, float(b.get("GFLOP/s", 0.0))))
         cell["_reps"] = int(b.get("repetitions", 1))
         if b.get("error_occurred"):
             cell["error"] = b.get("error_message", "error")
+    for cell in cells.values():
+        # A median beats a single run; over rounds, the median of the values.
+        src = "median" if cell.get("_median") else "single" if cell.get("_single") else None
+        if src is None:
+            continue
+        vals = cell["_" + src]
+        cell["us"] = statistics.median(v[0] for v in vals)
+        cell["gflops"] = statistics.median(v[1] for v in vals)
+        cell["_src"] = src
+        cell["_rounds"] = len(vals)
     return doc.get("context", {}), shapes, cells
 
 
@@ -209,7 +220,9 @@ def main():
     what = "medians" if srcs == {"median"} else "single runs" if srcs == {"single"} \
         else "medians or single runs"
     reps = max((c.get("_reps", 1) for c in cells.values()), default=1)
-    out.write(f"values: {what} of {reps} repetition{'s' if reps > 1 else ''}\n")
+    rounds = max((c.get("_rounds", 1) for c in cells.values()), default=1)
+    over = f", median over {rounds} rounds" if rounds > 1 else ""
+    out.write(f"values: {what} of {reps} repetition{'s' if reps > 1 else ''}{over}\n")
     info, busy = [], {}
     if a.info and os.path.exists(a.info):
         with open(a.info) as f:
