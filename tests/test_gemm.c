@@ -466,6 +466,8 @@ Test(gemm_kernels, threads_bit_identical) {
         // Packed by rows with B shared by the threads: several k-blocks, and
         // more columns than one block of B (nc) holds.
         {0, 0, 200, 700, 600, 0, 1}, {0, 1, 20, 4200, 30, 0, 1},
+        // Direct, split in 8-row pieces on AVX-512 (3 threads: rows 24 and 48).
+        {1, 0, 72, 40, 50, 1, 1},
     };
     int tested = 0;
     for (int ki = 0; ki < NKERNELS; ki++) {

@@ -180,6 +180,7 @@ static void init_kernels(void) {
         if (!m.direct) {
             m.direct = g->direct;
             m.direct_mr = g->direct_mr;
+            m.direct_split = g->direct_split;
         }
         merged[i] = m;
     }

@@ -375,7 +375,12 @@ static void plan_split(gemm_job *g) {
     int threads = soma_pool_threads();
     double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k;
     const bool dot = g->path == PATH_DOT;
-    int64_t mu = dot ? 1 : g->path == PATH_PACKED ? ks->mr : ks->direct_mr;
+    // The direct kernel's results do not depend on how rows are grouped, so
+    // its pieces only need to be tiles it runs well (8 rows on AVX-512 where
+    // n > 16: 784 rows are 49 blocks of 16, 25 on one of two threads, but 98
+    // of 8, 49 each).
+    int64_t dmu = g->n > 16 && ks->direct_split ? ks->direct_split : ks->direct_mr;
+    int64_t mu = dot ? 1 : g->path == PATH_PACKED ? ks->mr : dmu;
     int64_t nu = dot || g->path == PATH_DIRECT ? 16 : ks->nr;
     int64_t munits = (g->m + mu - 1) / mu, nunits = (g->n + nu - 1) / nu;
     // Prefer splitting rows: each thread then reads only its rows of A and

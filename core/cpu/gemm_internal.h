@@ -91,6 +91,9 @@ typedef struct soma_cpu_kernels {
     soma_pack_fn pack_a; /* NULL: soma_pack_generic                        */
     soma_pack_fn pack_b; /* NULL: soma_pack_generic                        */
     int direct_mr;       /* rows per direct-kernel call                    */
+    int direct_split;    /* rows in which threads split the direct and the */
+                         /* panel paths when n > 16: the direct kernel's   */
+                         /* own tile height there; 0: direct_mr            */
     soma_sgemm_direct_fn direct; /* NULL: the generic direct kernel        */
     soma_sgemm_dot_fn dot;       /* NULL: NT products always packed        */
 } soma_cpu_kernels;

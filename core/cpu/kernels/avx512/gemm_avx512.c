@@ -495,6 +495,7 @@ const soma_cpu_kernels soma_kernels_avx512 = {
     .pack_a = pack_avx512,
     .pack_b = pack_avx512,
     .direct_mr = DIRECT_MR,
+    .direct_split = 8, // 9-16 rows are two tiles of 8 rows but when n <= 16
     .direct = direct_avx512,
     .dot = dot_avx512,
 };
