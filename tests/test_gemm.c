@@ -370,7 +370,8 @@ Test(gemm_kernels, direct_every_row_count_and_width) {
         for (int64_t m = 1; m <= rows; m++)
             for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
                 int q = (int)((m + (int64_t)w) % 5), ta = (int)(w % 2);
-                int64_t k = 3 + (m * 7 + (int64_t)w * 5) % 41;
+                // k = 1 (an outer product: AVX-512 has its own loop) every third case.
+                int64_t k = (m + (int64_t)w) % 3 == 0 ? 1 : 3 + (m * 7 + (int64_t)w * 5) % 41;
                 cr_assert(soma_sgemm_plan(ta, 0, m, widths[w], k).direct);
                 gcase t = {ta, 0, m, widths[w], k, alpha_beta[q][0], alpha_beta[q][1],
                            (int64_t)(w % 3), (int)(m % 3), 0, (int)((m + (int64_t)w) % 4)};
