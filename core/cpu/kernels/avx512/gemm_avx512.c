@@ -285,15 +285,29 @@ static ALWAYS_INLINE void direct_tile(const int m, const int nv, __mmask16 last,
             }
         }
     }
-    // The epilogue on the registers; alpha, beta, bias and relu are read only now.
+    // The epilogue on the registers: alpha, beta·C, bias, relu. maxps with
+    // the zero first returns its second operand for NaN, so NaN survives.
+    // finish_vec's arithmetic, written out: through the helper GCC 12
+    // compiled this tile 6% slower (784×128×32 TN: 230 against 246 GFLOP/s).
+    const float beta = ep->beta;
     const float *bias = ep->bias ? ep->bias + j : NULL;
-    const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(ep->beta);
+    const int relu = ep->relu;
+    const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(beta);
+    const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 16
-    for (int r = 0; r < m; r++)
+    for (int r = 0; r < m; r++) {
+        float *cr = c + r * ldc;
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; v++)
-            finish_vec(c + r * ldc + 16 * v, acc[r][v], v == nv - 1 ? last : (__mmask16)0xFFFF,
-                       va, vb, ep->beta, bias ? bias + 16 * v : NULL, ep->relu);
+        for (int v = 0; v < nv; v++) {
+            const __mmask16 keep = v == nv - 1 ? last : (__mmask16)0xFFFF;
+            __m512 t = _mm512_mul_ps(va, acc[r][v]);
+            if (beta != 0.0f)
+                t = _mm512_add_ps(t, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(keep, cr + 16 * v)));
+            if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(keep, bias + 16 * v));
+            if (relu) t = _mm512_max_ps(zero, t);
+            _mm512_mask_storeu_ps(cr + 16 * v, keep, t);
+        }
+    }
 }
 
 // All n columns for m rows: the ⌈n/16⌉ vectors are dealt out as evenly as
@@ -497,7 +511,9 @@ static ALWAYS_INLINE __m512 dot16(const int nb, int64_t k, const float *a, const
 static void dot_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
                        const float *b, int64_t ldb, float *c, int64_t ldc,
                        const soma_tile_epilogue *ep) {
-    const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(ep->beta);
+    const float beta = ep->beta, *bias = ep->bias; // locals: see direct_tile
+    const int relu = ep->relu;
+    const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(beta);
     for (int64_t i = 0; i < m; i++) {
         const float *ai = a + i * rsa;
         float *ci = c + i * ldc;
@@ -506,7 +522,7 @@ static void dot_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t 
             const __mmask16 keep = (__mmask16)(nb == 16 ? 0xFFFFu : (1u << nb) - 1);
             const __m512 d = nb == 16 ? dot16(16, k, ai, b + j * ldb, ldb)
                                       : dot16(nb, k, ai, b + j * ldb, ldb);
-            finish_vec(ci + j, d, keep, va, vb, ep->beta, ep->bias ? ep->bias + j : NULL, ep->relu);
+            finish_vec(ci + j, d, keep, va, vb, beta, bias ? bias + j : NULL, relu);
         }
     }
 }
