@@ -273,6 +273,14 @@ static void run_packed(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1,
     }
 }
 
+// Rows (split_m) or columns [lo, hi) of piece `part` of `parts`: whole units
+// of the split plan_split chose, so the tiles line up with any other split.
+static void piece(const gemm_job *g, int64_t part, int64_t parts, int64_t *lo, int64_t *hi) {
+    const int64_t end = g->split_m ? g->m : g->n, h = g->units * (part + 1) / parts * g->unit;
+    *lo = g->units * part / parts * g->unit;
+    *hi = h < end ? h : end;
+}
+
 // One member of a team running the packed path split by rows: every block
 // of B is packed once, each member packing a share of its panels into the
 // caller's buffer (g->shared_b), and multiplied by each member's own rows;
@@ -281,10 +289,9 @@ static void run_packed(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1,
 static void packed_member(void *arg, soma_team *team, int index, int size) {
     const gemm_job *g = arg;
     const soma_cpu_kernels *ks = g->ks;
-    const int64_t MR = ks->mr, NR = ks->nr, KC = ks->kc, NC = ks->nc;
-    const int64_t units = (g->m + MR - 1) / MR;
-    const int64_t i0 = units * index / size * MR;
-    const int64_t i1_units = units * (index + 1) / size * MR, i1 = i1_units < g->m ? i1_units : g->m;
+    const int64_t NR = ks->nr, KC = ks->kc, NC = ks->nc;
+    int64_t i0, i1;
+    piece(g, index, size, &i0, &i1); // split_m: rows
     pack_space *s = get_space(); // NULL: this member computes its rows alone, at the end
     for (int64_t jc = 0; jc < g->n; jc += NC) {
         const int64_t nc = g->n - jc < NC ? g->n - jc : NC, panels = (nc + NR - 1) / NR;
@@ -322,11 +329,15 @@ static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
 // block), then every block of direct_mr rows of A against every panel, so
 // those rows stay in L1 while the panels come from L2. Each element is the
 // direct kernel's FMA chain, the same as the micro-kernel's.
+// Each thread packs all of Bᵀ here, even split by rows: sharing the packing
+// as the packed path does (a team, a barrier, the other core's panels) was
+// slower for these small B on 2 threads (32×128×64 NT 1.80 → 2.18 µs,
+// 256×128×64 9.3 → 9.7 µs).
 static void run_panels(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
                        int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
     const int64_t NR = ks->nr, nb = j1 - j0;
-    ks->pack_b((int)NR, nb, g->k, g->b + j0 * g->csb, g->csb, g->rsb, s->b);
+    pack_b_block(g, j0, nb, 0, g->k, s->b);
     for (int64_t i = i0; i < i1; i += ks->direct_mr) {
         int64_t mb = i1 - i < ks->direct_mr ? i1 - i : ks->direct_mr;
         for (int64_t jr = 0; jr < nb; jr += NR) {
@@ -361,10 +372,10 @@ static void run_pieces(void *arg, int64_t begin, int64_t end, int thread_index) 
     (void)thread_index;
     const gemm_job *g = arg;
     for (int64_t part = begin; part < end; part++) {
-        int64_t u0 = g->units * part / g->parts, u1 = g->units * (part + 1) / g->parts;
-        int64_t lo = u0 * g->unit, hi = u1 * g->unit;
-        if (g->split_m) run_piece(g, lo, hi < g->m ? hi : g->m, 0, g->n);
-        else run_piece(g, 0, g->m, lo, hi < g->n ? hi : g->n);
+        int64_t lo, hi;
+        piece(g, part, g->parts, &lo, &hi);
+        if (g->split_m) run_piece(g, lo, hi, 0, g->n);
+        else run_piece(g, 0, g->m, lo, hi);
     }
 }
 
@@ -438,7 +449,9 @@ void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
         run_piece(&g, 0, m, 0, n);
         return;
     }
-    if (g.path == PATH_PACKED && g.split_m) {
+    // Split by rows, the packed path's threads pack B together (a team)
+    // instead of each packing all of it.
+    if (g.split_m && g.path == PATH_PACKED) {
         pack_space *s = get_space();
         if (s) {
             g.shared_b = s->b;
