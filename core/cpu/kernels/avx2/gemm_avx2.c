@@ -364,7 +364,10 @@ static ALWAYS_INLINE __m256 dot8(const int nb, int64_t k, const float *a, const 
 
 static void dot_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, const float *b,
                      int64_t ldb, float *c, int64_t ldc, const soma_tile_epilogue *ep) {
-    const __m256 va = _mm256_set1_ps(ep->alpha), vb = _mm256_set1_ps(ep->beta);
+    // Read once: stores to C could alias *ep as far as the compiler knows.
+    const float beta = ep->beta, *bias = ep->bias;
+    const int relu = ep->relu;
+    const __m256 va = _mm256_set1_ps(ep->alpha), vb = _mm256_set1_ps(beta);
     const __m256 zero = _mm256_setzero_ps();
     for (int64_t i = 0; i < m; i++) {
         const float *ai = a + i * rsa;
@@ -376,10 +379,10 @@ static void dot_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rs
                                      : dot8(nb, k, ai, b + j * ldb, ldb);
             // The direct kernels' epilogue: alpha·acc (+ beta·c) + bias, relu.
             __m256 t = _mm256_mul_ps(va, d);
-            if (ep->beta != 0.0f)
+            if (beta != 0.0f)
                 t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(ci + j, keep)));
-            if (ep->bias) t = _mm256_add_ps(t, _mm256_maskload_ps(ep->bias + j, keep));
-            if (ep->relu) t = _mm256_max_ps(zero, t);
+            if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias + j, keep));
+            if (relu) t = _mm256_max_ps(zero, t);
             _mm256_maskstore_ps(ci + j, keep, t);
         }
     }

@@ -228,10 +228,12 @@ static void pack_avx512(int mr, int64_t m, int64_t k, const float *x, int64_t rs
 
 // ---- direct kernel ----
 
-// The direct and dot kernels' epilogue on one vector of a row of C (lanes
-// `keep`): t = alpha·acc (+ beta·c unless beta = 0, which must not read C),
-// + bias, relu. maxps with the zero first returns its second operand for
-// NaN, so NaN survives relu.
+// The epilogue of the dot kernel and the k = 1 loop on one vector of a row
+// of C (lanes `keep`): t = alpha·acc (+ beta·c unless beta = 0, which must
+// not read C), + bias, relu. maxps with the zero first returns its second
+// operand for NaN, so NaN survives relu. (The direct tile writes the same
+// arithmetic out.) Callers pass beta, bias and relu read from the epilogue
+// struct once: stores to C could alias it as far as the compiler knows.
 static ALWAYS_INLINE void finish_vec(float *cr, __m512 acc, __mmask16 keep, __m512 va, __m512 vb,
                                      float beta, const float *bias, int relu) {
     __m512 t = _mm512_mul_ps(va, acc);
@@ -410,12 +412,11 @@ NARROW(16)
 // k = 1 (784×128×1: 4.2 → 2.7 µs, 128×64×1: 0.41 → 0.27 µs).
 static void direct_k1(int64_t m, DIRECT_ARGS) {
     (void)k, (void)csa, (void)ldb;
-    const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(ep->beta);
-    const __m512 zero = _mm512_setzero_ps();
-    const __mmask16 end = (__mmask16)(n % 16 ? (1u << (n % 16)) - 1 : 0xFFFFu);
-    // Read once: the stores to C could alias *ep as far as the compiler knows.
     const float beta = ep->beta, *bias = ep->bias;
     const int relu = ep->relu;
+    const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(beta);
+    const __m512 zero = _mm512_setzero_ps();
+    const __mmask16 end = (__mmask16)(n % 16 ? (1u << (n % 16)) - 1 : 0xFFFFu);
     const int64_t full = n / 16 * 16;
     const __m512 btail = _mm512_maskz_loadu_ps(end, b + full); // B is one row: the same for all
     for (int64_t r = 0; r < m; r++) {
@@ -511,7 +512,7 @@ static ALWAYS_INLINE __m512 dot16(const int nb, int64_t k, const float *a, const
 static void dot_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
                        const float *b, int64_t ldb, float *c, int64_t ldc,
                        const soma_tile_epilogue *ep) {
-    const float beta = ep->beta, *bias = ep->bias; // locals: see direct_tile
+    const float beta = ep->beta, *bias = ep->bias; // once: see finish_vec
     const int relu = ep->relu;
     const __m512 va = _mm512_set1_ps(ep->alpha), vb = _mm512_set1_ps(beta);
     for (int64_t i = 0; i < m; i++) {
