@@ -601,14 +601,13 @@ Test(pool, ranges_cover_each_index_once_on_distinct_threads) {
 // its mark, one that lagged not yet written it).
 typedef struct team_log {
     _Atomic int round[3];
-    _Atomic int bad, members;
-    int size_seen;
+    _Atomic int bad, members, size_seen;
 } team_log;
 
 static void team_member(void *arg, soma_team *team, int index, int size) {
     team_log *t = arg;
     atomic_fetch_add(&t->members, 1);
-    t->size_seen = size;
+    atomic_store(&t->size_seen, size);
     for (int r = 1; r <= 200; r++) {
         atomic_store(&t->round[index], r);
         soma_team_barrier(team);
@@ -628,7 +627,7 @@ Test(pool, team_members_meet_at_barriers) {
     team_log t = {0};
     cr_assert_eq(soma_parallel_team(NULL, 3, team_member, &t), 3);
     cr_assert_eq(atomic_load(&t.members), 3);
-    cr_assert_eq(t.size_seen, 3);
+    cr_assert_eq(atomic_load(&t.size_seen), 3);
     cr_assert_eq(atomic_load(&t.bad), 0, "%d members passed a barrier early", atomic_load(&t.bad));
     // Asked for fewer, or inside a range (the pool runs inline): that many, or one.
     team_log two = {0};
