@@ -26,16 +26,6 @@ static inline void store_w(float *p, vf v, int w) {
     else vf_store_part(p, v, w);
 }
 
-// e^a for double a, to float accuracy: the float part h goes to SLEEF, the
-// rest (|l| <= 2^-24·|a|) is put back as e^h·(1 + l). Needs e^h normal:
-// a >= -87.
-static inline vd vd_exp(vd a) {
-    const vf h = vf_cvt(a);
-    const vd l = vd_sub(a, vd_cvt(h));
-    const vd e = vd_cvt(vf_exp(h));
-    return vd_fma(e, l, e);
-}
-
 // e^x - 1 for float x <= 0 (the callers discard what positive x give), in
 // double to 2^-30 relative, so that with the product and the rounding that
 // follow it is within 0.52 ulp. x = k·ln2 + r, k = round(x·log2 e) (rounded
@@ -184,7 +174,8 @@ static inline vf k_gelu(vf x) {
 static inline vm h_gelu(vf x) { return vm_not(vf_ge(x, vf_set1(-10.0f))); }
 
 // The tanh form: x·σ(t), t = 2·√(2/π)·(x + 0.044715x³), in double; e^{-|t|}
-// through vd_exp (exact argument), then num/(1 + e) in double. Beyond 10 it
+// through vd_exp_neg (exact argument, 2^-31; |t| <= 88 for the x kept), then
+// num/(1 + e) in double. Beyond 10 it
 // rounds to x; below -9 the result heads for the subnormals: scalar code.
 static inline vd gelu_tanh_t(vd xd) {
     const vd x3 = vd_mul(vd_mul(xd, xd), xd);
@@ -194,7 +185,7 @@ static inline vf k_gelu_tanh(vf x) {
     const vd xd = vd_cvt(x);
     const vd t = gelu_tanh_t(xd);
     const vm neg = vf_lt(vf_cvt(t), vf_zero());
-    const vd e = vd_exp(vd_sel(neg, t, vd_sub(vd_set1(0.0), t)));
+    const vd e = vd_exp_neg(vd_sel(neg, t, vd_sub(vd_set1(0.0), t)));
     const vd num = vd_sel(neg, vd_mul(xd, e), xd);
     const vf r = vf_cvt(vd_div(num, vd_add(vd_set1(1.0), e)));
     return vf_sel(vf_gt(x, vf_set1(10.0f)), x, r);
