@@ -353,7 +353,7 @@ Test(gemm_kernels, exact_on_integers_both_paths) {
     cr_assert_geq(tested, 1);
 }
 
-// The direct kernels split a call into rows (1 … direct_mr at a time) and
+// The direct kernels split a call into rows (1 … direct_mr, or narrow_mr, at a time) and
 // column tiles whose widths depend on n: every row count a kernel has, with
 // column counts that leave every tail width, as wide as the forward pass of
 // the tutorial (784 inputs) and past 8 vectors of 16, each against the
@@ -366,7 +366,8 @@ Test(gemm_kernels, direct_every_row_count_and_width) {
         tested++;
         soma_rng r;
         soma_rng_init(&r, 18, (uint64_t)ki);
-        const int64_t rows = soma_cpu_kernels_active()->direct_mr + 1;
+        const soma_cpu_kernels *ks = soma_cpu_kernels_active();
+        const int64_t rows = (ks->narrow_mr > ks->direct_mr ? ks->narrow_mr : ks->direct_mr) + 1;
         for (int64_t m = 1; m <= rows; m++)
             for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
                 int q = (int)((m + (int64_t)w) % 5), ta = (int)(w % 2);
@@ -379,6 +380,79 @@ Test(gemm_kernels, direct_every_row_count_and_width) {
             }
     }
     cr_assert_geq(tested, 1);
+}
+
+// The x86 SIMD sets compute every element of a one-k-block product as the
+// FMA chain over p from zero, then alpha·acc (+ beta·c) (+ bias) (relu): the
+// bits of fmaf in a scalar loop. (NEON runs the generic direct kernel, whose
+// epilogue the compiler may contract into an FMA: not checked here.) Checked bit for bit where the layout changes most
+// with the shape: narrow products (n <= 16, which AVX-512 computes with the
+// rows in the lanes), every n up to 17, row counts around 16 and 32, k around
+// the 16-column blocks, NN, TN and NT (not the dot kernel's few-row NT, whose
+// order is its own).
+Test(gemm_kernels, simd_sets_compute_the_fma_chain) {
+    static const int64_t ms[] = {1, 3, 9, 16, 17, 31, 32, 33, 70};
+    static const int64_t ks[] = {1, 2, 15, 16, 17, 40, 64};
+    int tested = 0;
+    for (int ki = 1; ki < NKERNELS; ki++) { // not generic: baseline x86-64 has no FMA
+        if (strcmp(kernel_names[ki], "neon") == 0 || !use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 19, (uint64_t)ki);
+        int cases = 0;
+        for (int64_t n = 1; n <= 17; n++)
+            for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+                for (size_t kj = 0; kj < sizeof ks / sizeof *ks; kj++) {
+                    const int64_t m = ms[mi], k = ks[kj];
+                    const int v = (int)(n + (int64_t)mi * 3 + (int64_t)kj), ta = v % 3 == 1,
+                              tb = v % 3 == 2, epi = v % 4;
+                    if (soma_sgemm_plan(ta, tb, m, n, k).dot) continue;
+                    const float alpha = alpha_beta[v % 5][0], beta = alpha_beta[v % 5][1];
+                    const int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 3;
+                    float *a = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda));
+                    float *b = malloc(sizeof(float) * (size_t)((tb ? n : k) * ldb));
+                    float *c = malloc(sizeof(float) * (size_t)(m * ldc));
+                    float *want = malloc(sizeof(float) * (size_t)(m * ldc)), bias[17];
+                    cr_assert(a && b && c && want);
+                    fill_values(&r, a, (ta ? k : m) * lda, 0);
+                    fill_values(&r, b, (tb ? n : k) * ldb, 0);
+                    fill_values(&r, c, m * ldc, 0);
+                    fill_values(&r, bias, 17, 0);
+                    const float *bi = epi == 1 || epi == 2 ? bias : NULL;
+                    const int relu = epi >= 2;
+                    for (int64_t i = 0; i < m; i++)
+                        for (int64_t j = 0; j < ldc; j++) {
+                            if (j >= n) {
+                                want[i * ldc + j] = c[i * ldc + j];
+                                continue;
+                            }
+                            float acc = 0.0f;
+                            for (int64_t p = 0; p < k; p++)
+                                acc = fmaf(ta ? a[p * lda + i] : a[i * lda + p],
+                                           tb ? b[j * ldb + p] : b[p * ldb + j], acc);
+                            // volatile: no fused multiply-add where the kernels round twice
+                            volatile float t = alpha * acc, bc = beta * c[i * ldc + j];
+                            if (beta != 0.0f) t = t + bc;
+                            if (bi) t = t + bi[j];
+                            if (relu) t = t < 0.0f ? 0.0f : t;
+                            want[i * ldc + j] = t;
+                        }
+                    soma_sgemm_bias_act(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bi, relu);
+                    for (int64_t x = 0; x < m * ldc; x++)
+                        cr_assert(memcmp(&c[x], &want[x], sizeof(float)) == 0,
+                                  "%s ta=%d tb=%d %lldx%lldx%lld epilogue %d: C[%lld,%lld] = %.9g, "
+                                  "the FMA chain gives %.9g",
+                                  soma_cpu_name(), ta, tb, (long long)m, (long long)n, (long long)k,
+                                  epi, (long long)(x / ldc), (long long)(x % ldc), c[x], want[x]);
+                    cases++;
+                    free(a);
+                    free(b);
+                    free(c);
+                    free(want);
+                }
+        cr_assert_gt(cases, 900, "%s: %d cases", soma_cpu_name(), cases);
+    }
+    cr_assert(tested >= 1 || !must_have("avx2"), "no x86 SIMD set was checked");
 }
 
 // BLAS: beta = 0 overwrites C without reading it (NaN ignored); alpha = 0 or
@@ -469,6 +543,8 @@ Test(gemm_kernels, threads_bit_identical) {
         {0, 0, 200, 700, 600, 0, 1}, {0, 1, 20, 4200, 30, 0, 1},
         // Direct, split in 8-row pieces on AVX-512 (3 threads: rows 24 and 48).
         {1, 0, 72, 40, 50, 1, 1},
+        // Narrow (n <= 16): AVX-512 puts rows in the lanes, 32 to a piece.
+        {1, 0, 200, 10, 100, 1, 1}, {0, 0, 190, 12, 130, 1, 1},
     };
     int tested = 0;
     for (int ki = 0; ki < NKERNELS; ki++) {

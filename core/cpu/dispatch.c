@@ -181,6 +181,7 @@ static void init_kernels(void) {
             m.direct = g->direct;
             m.direct_mr = g->direct_mr;
             m.direct_split = g->direct_split;
+            m.narrow_mr = g->narrow_mr;
         }
         merged[i] = m;
     }

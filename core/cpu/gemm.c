@@ -179,12 +179,19 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
     }
 }
 
+// Rows per call of the set's direct kernel for this product: narrow ones
+// (n ≤ 16) may take more (AVX-512 puts the rows in the lanes there).
+static int64_t direct_rows(const gemm_job *g) {
+    return g->n <= 16 && g->ks->narrow_mr ? g->ks->narrow_mr : g->ks->direct_mr;
+}
+
 static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
     const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
                                    .bias = g->bias ? g->bias + j0 : NULL, .relu = g->relu};
-    for (int64_t i = i0; i < i1; i += ks->direct_mr) {
-        int64_t mb = i1 - i < ks->direct_mr ? i1 - i : ks->direct_mr;
+    const int64_t rows = direct_rows(g);
+    for (int64_t i = i0; i < i1; i += rows) {
+        int64_t mb = i1 - i < rows ? i1 - i : rows;
         ks->direct(mb, j1 - j0, g->k, g->a + i * g->rsa, g->rsa, g->csa, g->b + j0, g->rsb,
                    g->c + i * g->ldc + j0, g->ldc, &ep);
     }
@@ -326,7 +333,7 @@ static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
 }
 
 // Columns [j0, j1) of Bᵀ packed into panels of nr (each a k×nr row-major
-// block), then every block of direct_mr rows of A against every panel, so
+// block), then every block of direct_rows rows of A against every panel, so
 // those rows stay in L1 while the panels come from L2. Each element is the
 // direct kernel's FMA chain, the same as the micro-kernel's.
 // Each thread packs all of Bᵀ here, even split by rows: sharing the packing
@@ -336,10 +343,10 @@ static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
 static void run_panels(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
                        int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
-    const int64_t NR = ks->nr, nb = j1 - j0;
+    const int64_t NR = ks->nr, nb = j1 - j0, rows = direct_rows(g);
     pack_b_block(g, j0, nb, 0, g->k, s->b);
-    for (int64_t i = i0; i < i1; i += ks->direct_mr) {
-        int64_t mb = i1 - i < ks->direct_mr ? i1 - i : ks->direct_mr;
+    for (int64_t i = i0; i < i1; i += rows) {
+        int64_t mb = i1 - i < rows ? i1 - i : rows;
         for (int64_t jr = 0; jr < nb; jr += NR) {
             const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
                                            .bias = g->bias ? g->bias + j0 + jr : NULL,
@@ -390,7 +397,7 @@ static void plan_split(gemm_job *g) {
     // its pieces only need to be tiles it runs well (8 rows on AVX-512 where
     // n > 16: 784 rows are 49 blocks of 16, 25 on one of two threads, but 98
     // of 8, 49 each).
-    int64_t dmu = g->n > 16 && ks->direct_split ? ks->direct_split : ks->direct_mr;
+    int64_t dmu = g->n > 16 && ks->direct_split ? ks->direct_split : direct_rows(g);
     int64_t mu = dot ? 1 : g->path == PATH_PACKED ? ks->mr : dmu;
     int64_t nu = dot || g->path == PATH_DIRECT ? 16 : ks->nr;
     int64_t munits = (g->m + mu - 1) / mu, nunits = (g->n + nu - 1) / nu;

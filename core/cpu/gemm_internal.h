@@ -51,7 +51,7 @@ typedef struct soma_tile_epilogue {
 } soma_tile_epilogue;
 
 /* The unpacked ("direct") kernel for small and skinny products: for m ≤ the
- * table's direct_mr and any n,
+ * table's direct_mr (its narrow_mr, when set, if n ≤ 16) and any n,
  *     C[0:m, 0:n] ← epilogue(A·B)
  * reading A in place (element (i, p) at a[i·rsa + p·csa], any strides) and B
  * in place with contiguous columns (element (p, j) at b[p·ldb + j]). The whole
@@ -94,6 +94,8 @@ typedef struct soma_cpu_kernels {
     int direct_split;    /* rows in which threads split the direct and the */
                          /* panel paths when n > 16: the direct kernel's   */
                          /* own tile height there; 0: direct_mr            */
+    int narrow_mr;       /* rows per direct-kernel call when n ≤ 16, and   */
+                         /* the unit of its split; 0: direct_mr            */
     soma_sgemm_direct_fn direct; /* NULL: the generic direct kernel        */
     soma_sgemm_dot_fn dot;       /* NULL: NT products always packed        */
 } soma_cpu_kernels;
