@@ -21,7 +21,8 @@
 //
 // The direct kernel uses the same FMA per element on A and B where they lie,
 // with 8–12 accumulators: 6 rows × 16 columns down to 1 row × 64 columns
-// (see direct_tile for how they fit the sixteen registers).
+// (see direct_tile for how they fit the sixteen registers); when n ≤ 16, 8
+// rows with the rows in the lanes instead (narrow_tile).
 #include <immintrin.h>
 #include <string.h>
 
@@ -317,6 +318,109 @@ static __attribute__((noinline)) void direct_4(DIRECT_ARGS) { direct_rows(4, 3, 
 static __attribute__((noinline)) void direct_5(DIRECT_ARGS) { direct_rows(5, 2, DIRECT_PASS); }
 static __attribute__((noinline)) void direct_6(DIRECT_ARGS) { direct_rows(6, 2, DIRECT_PASS); }
 
+// Lanes [0, w) set, for maskload/maskstore (which neither read nor fault
+// outside them).
+static inline __m256i lanes(int64_t w) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w < 8 ? w : 8)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// n ≤ 16 (an output layer: n = 10), 8 rows: the rows in the lanes. Across
+// the columns, n = 10 would take two vectors of which 6 lanes are wasted (or
+// recomputed); here accumulator j holds column j of the 8 rows, and each p
+// takes one vector of A's column p and n broadcasts of B's row p, for FMAs
+// whose lanes all count: for TN, where A's columns are contiguous and loaded
+// where they lie (NN would transpose A first, which did not pay here, unlike
+// on AVX-512). At most 12 columns at once (12 accumulators, A and a
+// broadcast in the sixteen registers): 13–16 are two passes. Each element is
+// still the FMA chain over p from zero and the tile is transposed back for
+// the epilogue, so the bits are those of direct_tile.
+static ALWAYS_INLINE void narrow_tile(const int n, int64_t k, const float *a, int64_t csa,
+                                      const float *b, int64_t ldb, float *c, int64_t ldc,
+                                      const soma_tile_epilogue *ep) {
+    __m256 acc[12];
+#pragma GCC unroll 12
+    for (int j = 0; j < n; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        const __m256 av = _mm256_loadu_ps(a + p * csa);
+        const float *bp = b + p * ldb;
+#pragma GCC unroll 12
+        for (int j = 0; j < n; j++) acc[j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(bp + j), acc[j]);
+    }
+    // Back to rows, 8 columns at a time (r[i] lane j = C(i, j0 + j)), and
+    // the epilogue.
+    const float beta = ep->beta, *bias = ep->bias;
+    const int relu = ep->relu;
+    const __m256 va = _mm256_set1_ps(ep->alpha), vb = _mm256_set1_ps(beta);
+    const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int j0 = 0; j0 < n; j0 += 8) {
+        const __m256i keep = lanes(n - j0);
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) r[j] = j0 + j < n ? acc[j0 + j] : zero;
+        transpose8(r);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            float *ci = c + i * ldc + j0;
+            __m256 t = _mm256_mul_ps(va, r[i]);
+            if (beta != 0.0f) t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(ci, keep)));
+            if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias + j0, keep));
+            if (relu) t = _mm256_max_ps(zero, t);
+            _mm256_maskstore_ps(ci, keep, t);
+        }
+    }
+}
+
+#define NARROW_LANES(cols)                                                                   \
+    static __attribute__((noinline)) void narrow_##cols(int64_t m, DIRECT_ARGS) {            \
+        (void)n, (void)rsa;                                                                  \
+        for (int64_t i = 0; i < m; i += 8) /* m: a multiple of 8 */                          \
+            narrow_tile(cols, k, a + i, csa, b, ldb, c + i * ldc, ldc, ep);                  \
+    }
+NARROW_LANES(1)
+NARROW_LANES(2)
+NARROW_LANES(3)
+NARROW_LANES(4)
+NARROW_LANES(5)
+NARROW_LANES(6)
+NARROW_LANES(7)
+NARROW_LANES(8)
+NARROW_LANES(9)
+NARROW_LANES(10)
+NARROW_LANES(11)
+NARROW_LANES(12)
+#undef NARROW_LANES
+
+static void (*const narrow_fns[13])(int64_t m, DIRECT_ARGS) = {
+    NULL,      narrow_1, narrow_2, narrow_3,  narrow_4,  narrow_5, narrow_6,
+    narrow_7,  narrow_8, narrow_9, narrow_10, narrow_11, narrow_12,
+};
+
+static void direct_avx2(int64_t m, DIRECT_ARGS);
+
+// More than 6 rows (n ≤ 16: up to narrow_mr). Rows in the lanes
+// (narrow_tile) for TN from 16 rows and k = 16, where they won (Zen 5 with
+// AVX2, ns: 64×10×256 TN 2991 against 4992 in 6-row calls, 8×10×32 TN 74/99);
+// NN, which must transpose A, did not. Apart from direct_avx2 so that its
+// calls of up to 6 rows (the panel path's, many per product) stay a jump.
+static __attribute__((noinline)) void direct_tall(int64_t m, DIRECT_ARGS) {
+    if (n <= 16 && m >= 16 && k >= 16 && rsa == 1) {
+        const int64_t m8 = m / 8 * 8;
+        if (n <= 12) {
+            narrow_fns[n](m8, DIRECT_PASS);
+        } else { // 13-16 columns: 8, then the rest
+            narrow_fns[8](m8, 8, k, a, rsa, csa, b, ldb, c, ldc, ep);
+            const soma_tile_epilogue rest = {.alpha = ep->alpha, .beta = ep->beta,
+                                             .bias = ep->bias ? ep->bias + 8 : NULL, .relu = ep->relu};
+            narrow_fns[n - 8](m8, n - 8, k, a, rsa, csa, b + 8, ldb, c + 8, ldc, &rest);
+        }
+        a += m8 * rsa, c += m8 * ldc, m -= m8;
+    }
+    for (; m > 6; a += 6 * rsa, c += 6 * ldc, m -= 6) direct_6(DIRECT_PASS);
+    if (m > 0) direct_avx2(m, DIRECT_PASS);
+}
+
 static void direct_avx2(int64_t m, DIRECT_ARGS) {
     switch (m) {
     case 1: direct_1(DIRECT_PASS); break;
@@ -325,20 +429,13 @@ static void direct_avx2(int64_t m, DIRECT_ARGS) {
     case 4: direct_4(DIRECT_PASS); break;
     case 5: direct_5(DIRECT_PASS); break;
     case 6: direct_6(DIRECT_PASS); break;
-    default: break;
+    default: direct_tall(m, DIRECT_PASS); break;
     }
 }
 #undef DIRECT_ARGS
 #undef DIRECT_PASS
 
 // ---- dot-product kernel (NT, few rows) ----
-
-// Lanes [0, w) set, for maskload/maskstore (which neither read nor fault
-// outside them).
-static inline __m256i lanes(int64_t w) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w < 8 ? w : 8)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // Eight dot products of row a with rows b, b + ldb, … (the first nb; the
 // others are 0): lane l of each accumulator sums p ≡ l (mod 8) in p order,
@@ -399,6 +496,7 @@ const soma_cpu_kernels soma_kernels_avx2 = {
     .pack_a = pack_avx2,
     .pack_b = pack_avx2,
     .direct_mr = MR,
+    .narrow_mr = 24, // narrow_tile's 8 rows and direct_6's 6 both divide it
     .direct = direct_avx2,
     .dot = dot_avx2,
 };

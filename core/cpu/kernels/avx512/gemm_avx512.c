@@ -568,22 +568,31 @@ static void (*const narrow_fns[17])(int64_t m, DIRECT_ARGS) = {
     narrow_14,  narrow_15, narrow_16,
 };
 
-static void direct_avx512(int64_t m, DIRECT_ARGS) {
-    // Rows in the lanes pay two transposes per tile: they win from 16 rows
-    // and k = 16 on (m×10×k, Zen 5, ns: 16×10×64 NN 148 against 196, TN 122
-    // against 168; 32×10×256 NN 845/1382, TN 668/1162; 12×10×64 NN 143/137,
-    // 16×10×8 TN 49/49).
-    if (n <= 16 && m >= 16 && k >= 16 && (rsa == 1 || csa == 1)) {
+static void direct_avx512(int64_t m, DIRECT_ARGS);
+
+// n ≤ 16 and at least 16 rows (up to narrow_mr). Rows in the lanes pay two
+// transposes per tile: they win from 16 rows and k = 16 on (m×10×k, Zen 5,
+// ns: 16×10×64 NN 148 against 196, TN 122 against 168; 32×10×256 NN
+// 845/1382, TN 668/1162; 12×10×64 NN 143/137, 16×10×8 TN 49/49). Apart from
+// direct_avx512 so that its other calls (the panel path's, many per product)
+// stay a test and a jump.
+static __attribute__((noinline)) void direct_narrow(int64_t m, DIRECT_ARGS) {
+    if (k >= 16 && (rsa == 1 || csa == 1)) {
         narrow_fns[n](m, DIRECT_PASS);
         return;
     }
-    if (k == 1 && n > 16) { // n <= 16: one unrolled narrow tile does better (64×10: 0.09 µs, 0.11 here)
+    for (; m > 16; a += 16 * rsa, c += 16 * ldc, m -= 16) direct_16(DIRECT_PASS);
+    direct_avx512(m, DIRECT_PASS);
+}
+
+static void direct_avx512(int64_t m, DIRECT_ARGS) {
+    if (n <= 16 && m >= 16) {
+        if (m > 16 || k >= 16) {
+            direct_narrow(m, DIRECT_PASS);
+            return;
+        }
+    } else if (k == 1 && n > 16) { // n <= 16: one unrolled narrow tile does better (64×10: 0.09 µs, 0.11 here)
         direct_k1(m, DIRECT_PASS);
-        return;
-    }
-    if (m > 16) { // up to narrow_mr rows when n <= 16, though not every such call is narrow
-        direct_16(DIRECT_PASS);
-        direct_avx512(m - 16, n, k, a + 16 * rsa, rsa, csa, b, ldb, c + 16 * ldc, ldc, ep);
         return;
     }
     switch (m) {
