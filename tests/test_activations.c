@@ -852,26 +852,34 @@ Test(activations, backward_within_ulp_bounds_over_the_sweep) {
 }
 
 // The derivatives of silu and gelu near their zeros (x0 = -1.2785 and
-// -0.7518), where the vector kernels switch to a double-precision path for
-// lanes in a window around x0: every 8th float of a band a few times as wide,
-// and the floats next to each window edge, within the sweep's bounds.
+// -0.7518), where the vector kernels switch to another path for lanes in a
+// window around x0 (silu': the factor 1 + x + e^x by a series in x - x0;
+// gelu': a series for Φ): every float next to x0, every 8th float of a band
+// a few times as wide as the window, and the floats next to each window
+// edge, within the sweep's bounds.
 static void check_backward_dense_near_the_zeros(void) {
     const struct {
         const char *spec;
         LD (*d)(LD, LD);
         int ulp, vulp;
-        float lo, hi, edges[2];
+        float lo, hi, edges[2], zero;
     } ds[] = {
-        {"silu", dr_silu, 1, 1, -1.40f, -1.16f, {-1.305f, -1.255f}},
-        {"gelu", dr_gelu, 1, 2, -0.90f, -0.60f, {-0.80f, -0.70f}},
+        {"silu", dr_silu, 1, 1, -1.40f, -1.16f, {-1.305f, -1.255f}, -1.27846454f},
+        {"gelu", dr_gelu, 1, 2, -0.90f, -0.60f, {-0.80f, -0.70f}, -0.751791525f},
     };
-    enum { MAXN = 1 << 20, EDGE = 64 };
+    enum { MAXN = 1 << 20, EDGE = 64, ZERO = 4096 };
     float *x = malloc(MAXN * sizeof *x), *dx = malloc(MAXN * sizeof *dx);
     float *dy = malloc(MAXN * sizeof *dy);
     cr_assert(x && dx && dy);
     for (int i = 0; i < MAXN; i++) dy[i] = 1;
     for (size_t c = 0; c < sizeof ds / sizeof *ds; c++) {
         int n = 0;
+        // Every float within ZERO/2 of the zero (the nearest is 1.3e-8 from
+        // silu's, where the result is 2.8e-9 and 1 + x·σ(-x) cancels to 27
+        // bits): relative accuracy there needs the cancellation taken out.
+        float z = ds[c].zero;
+        for (int k = 0; k < ZERO / 2; k++) z = nextafterf(z, -INFINITY);
+        for (int k = 0; k < ZERO; k++, z = nextafterf(z, INFINITY)) x[n++] = z;
         for (int e = 0; e < 2; e++) {
             float v = ds[c].edges[e];
             for (int k = 0; k < EDGE / 2; k++) v = nextafterf(v, -INFINITY);
@@ -1072,6 +1080,56 @@ static void check_many_rows_at_once(void) {
 }
 
 Test(activations, many_rows_at_once) { for_each_set(check_many_rows_at_once); }
+
+// Narrow rows (cols < 32: the vector kernels' row-group path, 16 rows to a
+// vector of row maxima and sums, an inline float exponential on AVX-512)
+// over more rows than one group or chunk, every width: within 2 ulp of long
+// double for rows of random scale and for rows holding ±88, ±1e4 and tiny
+// values; and rows of the special values give the scalar code's NaN, ±0 and
+// ±inf bits.
+static void check_narrow_softmax_rows(void) {
+    enum { ROWS = 100, MAXC = 31 };
+    soma_activation a = parse_ok("softmax");
+    float *x = malloc(ROWS * MAXC * sizeof *x), *y = malloc(ROWS * MAXC * sizeof *y);
+    float *ys = malloc(ROWS * MAXC * sizeof *ys);
+    cr_assert(x && y && ys);
+    const float odd[] = {88, -88, 1e4f, -1e4f, 1e-40f, -30, 20, 0};
+    int64_t worst = 0;
+    for (int cols = 1; cols <= MAXC; cols++) {
+        for (int r = 0; r < ROWS; r++) {
+            double scale = pow(10.0, -2 + 6 * urand());
+            for (int j = 0; j < cols; j++) x[r * cols + j] = (float)(scale * (2 * urand() - 1));
+            if (r % 5 == 1) x[r * cols + (r / 5) % cols] = odd[r % 8];
+        }
+        soma_activation_forward(&a, y, x, ROWS, cols);
+        for (int r = 0; r < ROWS; r++) {
+            LD want[MAXC];
+            ref_softmax(want, x + r * cols, cols, false);
+            for (int j = 0; j < cols; j++) {
+                int64_t u = ulps(y[r * cols + j], want[j]);
+                cr_assert(u <= 2, "[%s] cols %d row %d: softmax[%d] of %.9g = %.9g, want %.12Lg",
+                          cur_set, cols, r, j, x[r * cols + j], y[r * cols + j], want[j]);
+                worst = u > worst ? u : worst;
+            }
+        }
+        // Rows of the special values, each row a different rotation.
+        for (int r = 0; r < ROWS; r++)
+            for (int j = 0; j < cols; j++) x[r * cols + j] = specials[(r + 7 * j) % N_SPECIALS];
+        soma_activation_forward(&a, y, x, ROWS, cols);
+        const char *set = cur_set;
+        cr_assert_eq(soma_cpu_force("generic"), SOMA_OK);
+        soma_activation_forward(&a, ys, x, ROWS, cols);
+        cr_assert_eq(soma_cpu_force(set), SOMA_OK);
+        for (int i = 0; i < ROWS * cols; i++)
+            cr_assert(same_special(y[i], ys[i]), "[%s] cols %d row %d: softmax[%d] = %g, scalar %g",
+                      cur_set, cols, i / cols, i % cols, y[i], ys[i]);
+    }
+    fprintf(stderr, "[%s] narrow softmax rows, widths 1..%d: max %lld ulp\n", cur_set, MAXC,
+            (long long)worst);
+    free(x), free(y), free(ys);
+}
+
+Test(activations, narrow_softmax_rows) { for_each_set(check_narrow_softmax_rows); }
 
 // Narrow softmax rows wider than one block of the widest set (two blocks of
 // 16 per row) over more rows than the kernels take at once: each row the

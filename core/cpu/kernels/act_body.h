@@ -414,6 +414,7 @@ static void row_maxes(float *m, const float *x, int64_t nr, int64_t cols) {
         m[r] = vf_hmax(v);
     }
 }
+#ifndef HAVE_ROWS16
 // The double sum of a narrow row's floats, the same way.
 static double row_sum_d(const float *x, int64_t cols) {
     const int w0 = cols < VW ? (int)cols : VW, w1 = (int)cols - w0;
@@ -421,6 +422,7 @@ static double row_sum_d(const float *x, int64_t cols) {
     if (w1 > 0) s = vd_add(s, vd_cvt(load_w(x + VW, w1, 0.0f)));
     return vd_hsum(s);
 }
+#endif
 
 // Each row's maximum into m, spread per element into me, and e^(x - max) of
 // the nr rows into dst, in blocks across row ends.
@@ -434,6 +436,7 @@ static void narrow_exps(float *dst, float *m, float *me, const float *x, int64_t
     }
 }
 
+#ifndef HAVE_ROWS16
 // The scaling by 1/sum takes it as the float pair ih + il, spread per
 // element: e·ih + e·il is within 2^-47 of e·(1/sum) before its one
 // rounding, for two float operations instead of a trip through double.
@@ -462,6 +465,69 @@ static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols)
         }
     }
 }
+#endif
+
+#ifdef HAVE_ROWS16
+// Where the helper layer reduces 16 rows at once (rows16_max, rows16_sum_d:
+// one vector of 16 row values each), narrow rows go 16 at a time: a group of
+// 16 rows is cols whole blocks, and each block takes its rows' maxima and
+// 1/sum from those vectors by one permutation (vf_perm) instead of through
+// per-element copies on the stack. NARROW_ROWS rows at a time, in phases:
+// all the groups' maxima (independent reductions that overlap), then their
+// exponentials (stored), then their sums (whose row loads then meet no
+// stores still in flight) and 1/sum, then the scaling. The numerics are
+// softmax_narrow's, with the exponentials from vf_exp_shifted (within 0.63
+// ulp, SLEEF's expf and shifted_exp's correction up to 1.5) where the helper
+// layer has it: the rows' results within 2 ulp.
+#ifdef HAVE_VF_EXP_SHIFTED
+#define SHIFTED_EXP16 vf_exp_shifted // e^{x - m} in float within 0.63 ulp, inline
+#else
+#define SHIFTED_EXP16 shifted_exp
+#endif
+static void softmax_narrow16(float *y, const float *x, int64_t rows, int64_t cols) {
+    vi idx[NARROW_COLS];
+    rows16_index(idx, cols);
+    enum { G = NARROW_ROWS / VW };
+    for (int64_t r0 = 0; r0 < rows; r0 += NARROW_ROWS) {
+        const int64_t nrc = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS;
+        const int ng = (int)((nrc + VW - 1) / VW);
+        int nr[G];
+        vf m[G]; // the row maxima first, so that their reductions overlap
+        for (int g = 0; g < ng; g++) {
+            nr[g] = nrc - g * VW < VW ? (int)(nrc - g * VW) : VW;
+            m[g] = rows16_max(x + (r0 + g * VW) * cols, cols, nr[g]);
+        }
+        for (int g = 0; g < ng; g++) {
+            const int64_t n = nr[g] * cols;
+            const float *xg = x + (r0 + g * VW) * cols;
+            float *yg = y + (r0 + g * VW) * cols;
+            for (int b = 0; b * VW < n; b++) {
+                const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
+                const vf v = load_w(xg + b * VW, w, 0.0f);
+                store_w(yg + b * VW, SHIFTED_EXP16(v, vf_perm(m[g], idx[b])), w);
+            }
+        }
+        // 1/sum as the float pair h + l (as softmax_narrow's ih + il)
+        vf h[G], l[G];
+        for (int g = 0; g < ng; g++) {
+            const vd sum = rows16_sum_d(y + (r0 + g * VW) * cols, cols, nr[g]);
+            const vd iv = vd_div(vd_set1(1.0), sum);
+            h[g] = vf_cvt(iv);
+            l[g] = vf_cvt(vd_sub(iv, vd_cvt(h[g])));
+        }
+        for (int g = 0; g < ng; g++) {
+            const int64_t n = nr[g] * cols;
+            float *yg = y + (r0 + g * VW) * cols;
+            for (int b = 0; b * VW < n; b++) {
+                const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
+                const vf e = load_w(yg + b * VW, w, 0.0f);
+                const vf eh = vf_mul(e, vf_perm(l[g], idx[b]));
+                store_w(yg + b * VW, vf_fma(e, vf_perm(h[g], idx[b]), eh), w);
+            }
+        }
+    }
+}
+#endif
 
 static void log_softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols) {
     float m[NARROW_ROWS], me[NARROW_N], e[NARROW_N];
@@ -575,7 +641,11 @@ static bool forward(const soma_activation *a, float *y, const float *x, int64_t 
         return true;
     case SOMA_ACT_SOFTSIGN: FWD_LOOP(k_softsign(v), h_softsign(v)); return true;
     case SOMA_ACT_SOFTMAX:
+#ifdef HAVE_ROWS16
+        if (cols < NARROW_COLS) softmax_narrow16(y, x, rows, cols);
+#else
         if (cols < NARROW_COLS) softmax_narrow(y, x, rows, cols);
+#endif
         else
             for (int64_t r = 0; r < rows; r++) softmax_row(y + r * cols, x + r * cols, cols);
         return true;
@@ -593,8 +663,9 @@ static bool forward(const soma_activation *a, float *y, const float *x, int64_t 
 // The derivatives of silu and gelu cross zero (near -1.28 and -0.75), where
 // float-accurate parts would leave an absolute error of an ulp of 1: they are
 // double throughout and rounded once, from the inline exp (and erfc fit) to
-// 2^-31, and for the lanes near a zero, where that would not do either, from
-// SLEEF's double exp (and a series for Φ).
+// 2^-29 or better, and for the lanes near a zero, where that would not do
+// either, from a series in x - x0 (silu': see d_silu_d) or SLEEF's double
+// exp and a series for Φ (gelu').
 
 // gelu' = Φ(x) + x·φ(x) from gelu_split's parts, whose 2^-30.5 stays below
 // 2^-26 of the result except within 0.033 of its zero at x0 = -0.7518 (Φ
@@ -656,35 +727,90 @@ static inline vf d_gelu_tanh(vf x, vf g) {
     return vf_cvt(vd_mul(vd_cvt(g), d));
 }
 
-// silu' = σ(x)·(1 + x·σ(-x)), σ(±x) from e = e^{-|x|} and r = 1/(1 + e). A
-// relative error ε in e reaches silu' as at most ε for x >= 0, and as
-// ε·(1 + e/(1+e)·|x|·r/|1 + x·r|) below, under 16ε except within 0.015 of
-// the zero at x0 = -1.2785 (1 + x·r → 0, slope 1): outside it vd_exp_neg's
-// 2^-31 stays below 2^-27 of the result, 0.125 ulp after the final
-// rounding. Lanes within SILU_WIN (±0.024) of x0 take e from SLEEF's double
-// exp (2^-53), computed only when a block has such a lane.
+// silu' = σ(x)·(1 + x·σ(-x)) = s + x·p, σ(±x) from e = e^{-|x|} and
+// r = 1/(1 + e): s = σ(x) (r, or e·r below 0), p = σ(x)·σ(-x) = e·r², all in
+// double, times dy in double and rounded once. e comes from silu_exp (2^-31
+// from vd_exp_neg, or 2^-29.2 where the helper layer has vd_exp_tab), r from
+// vd_recip (2^-41). A relative error ε in e or r reaches silu' as at most 2ε
+// for x >= 0, and as ε·(1 + e/(1+e)·|x|·r/|1 + x·r|) below, which grows as x
+// nears the zero at x0 = -1.2785 (1 + x·r → 0, slope 1): outside SILU_WIN
+// (±0.025 around x0) it stays below 9.4ε, 2^-26 of the result for the table's
+// 2^-29.2, a quarter ulp before the final rounding (within 1 ulp after it).
+//
+// Near x0 the cancellation is taken out of the formula instead of computed
+// more precisely: below 0, silu' = p·(1 + x + e^x), and with h = x - x0
+// (exact: x0 as a double pair, x - X0_HI exact by Sterbenz) and e^{x0} =
+// -(1 + x0), 1 + x + e^x = h + e^{x0}·expm1(h) exactly, two terms of h's sign.
+// expm1(h) by its series to h^5/120 is within 2^-35 for |h| <= 0.027, so
+// that factor is within 2^-35 relative however close x is to x0 (the nearest
+// float, 1.3e-8 away, included), p within 2^-30: silu' to 2^-29 before its
+// rounding. Only blocks with such a lane compute it (no SLEEF call in the
+// loop, whose registers a call would spill).
 #define SILU_WIN_LO -1.305f
 #define SILU_WIN_HI -1.255f
-static inline vf d_silu(vf x, vf g) {
-    const vd xd = vd_cvt(x);
-    const vf nax = vf_neg(vf_abs(x));
+#define SILU_X0_HI -0x1.474973c84120bp+0 // x0 = X0_HI + X0_LO to 2^-107
+#define SILU_X0_LO -0x1.f8d74bc9ac154p-54
+#define SILU_E0 0x1.1d25cf210482cp-2 // -(1 + X0_HI), e^{x0} to 2^-53
+static inline vd silu_exp(vd xd) {
+#ifdef HAVE_VD_EXP_TAB
+    return vd_exp_tab(xd);
+#else
+    return vd_exp_neg(xd);
+#endif
+}
+static inline vd silu_near_zero(vd xd) {
+    const vd h = vd_sub(vd_sub(xd, vd_set1(SILU_X0_HI)), vd_set1(SILU_X0_LO));
+    vd q = vd_fma(vd_set1(1.0 / 120), h, vd_set1(1.0 / 24));
+    q = vd_fma(q, h, vd_set1(1.0 / 6));
+    q = vd_fma(q, h, vd_set1(0.5));
+    const vd em1 = vd_fma(vd_mul(h, h), q, h);
+    return vd_fma(vd_set1(SILU_E0), em1, h); // 1 + x + e^x
+}
+// dy·silu'(x) in double, from x as floats (for the masks) and x, dy as doubles.
+static inline vd d_silu_d(vf x, vd xd, vd gd) {
     // x > 700 (e^{-x}·x negligible against 1) as 700; h_silu_grad sends x < -700
     // to the scalar code.
-    vd e = vd_exp_neg(vd_cvt(vf_max(nax, vf_set1(-700.0f))));
+    const vd e = silu_exp(vd_nabs_clamp(xd, 700.0));
+    const vd r = vd_recip(vd_add(vd_set1(1.0), e));
+    const vd er = vd_mul(e, r), p = vd_mul(er, r);
+    vd d = vd_fma(xd, p, vd_sel(vf_lt(x, vf_zero()), er, r));
     const vm win = vm_and(vf_gt(x, vf_set1(SILU_WIN_LO)), vf_lt(x, vf_set1(SILU_WIN_HI)));
-    if (vm_bits(win)) e = vd_sel(win, vd_exp_d(vd_cvt(nax)), e);
-    const vd r = vd_div(vd_set1(1.0), vd_add(vd_set1(1.0), e));
-    const vd er = vd_mul(e, r); // σ(-|x|)
-    const vd s = vd_sel(vf_lt(x, vf_zero()), er, r); // σ(x)
-    const vd d = vd_fma(xd, vd_mul(er, r), s); // σ(x) + x·σ(x)·σ(-x)
-    return vf_cvt(vd_mul(vd_cvt(g), d));
+    if (vm_bits(win)) d = vd_sel(win, vd_mul(p, silu_near_zero(xd)), d);
+    return vd_mul(gd, d);
 }
+static inline vf d_silu(vf x, vf g) { return vf_cvt(d_silu_d(x, vd_cvt(x), vd_cvt(g))); }
 // ±inf would meet inf·0 in these formulas: scalar code (its limits).
 static inline vm h_nonfinite(vf x) { return vm_not(vf_le(vf_abs(x), vf_set1(FLT_MAX))); }
 // Also x < -700, beyond vd_exp_neg's range, where the scalar code's σ(x)
 // goes to 0 (e^{-x} overflowing) and dy = ±inf gives NaN.
 static inline vm h_silu_grad(vf x) {
     return vm_not(vm_and(vf_ge(x, vf_set1(-700.0f)), vf_le(x, vf_set1(FLT_MAX))));
+}
+
+// silu's backward: whole blocks convert x and dy to double and back straight
+// from and to memory (d_silu_d, the same bits as d_silu), the tail as
+// BWD_LOOP_X.
+static void silu_backward(const soma_activation *a, float *dx, const float *x, const float *dy,
+                          int64_t n) {
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        const vf xv = vf_load(x + i);
+        const unsigned h = vm_bits(h_silu_grad(xv));
+        if (!h) {
+            vd_store_f(dx + i, d_silu_d(xv, vd_load_f(x + i), vd_load_f(dy + i)));
+        } else {
+            const vf gv = vf_load(dy + i);
+            bwd_fix(a, dx + i, xv, gv, d_silu(xv, gv), h, VW);
+        }
+    }
+    if (i < n) {
+        const int w = (int)(n - i);
+        const vf xv = load_w(x + i, w, 0.0f), gv = load_w(dy + i, w, 0.0f);
+        const vf r = d_silu(xv, gv);
+        const unsigned h = vm_bits(h_silu_grad(xv)) & lane_mask(w);
+        if (!h) store_w(dx + i, r, w);
+        else bwd_fix(a, dx + i, xv, gv, r, h, w);
+    }
 }
 
 static inline vf d_softsign(vf x, vf g) {
@@ -804,7 +930,7 @@ static bool backward(const soma_activation *a, float *dx, const float *x, const 
         return true;
     case SOMA_ACT_HARD_SILU: BWD_LOOP_X(d_hard_silu(xv, gv), vm_none()); return true;
     case SOMA_ACT_SOFTSIGN: BWD_LOOP_X(d_softsign(xv, gv), vm_none()); return true;
-    case SOMA_ACT_SILU: BWD_LOOP_X(d_silu(xv, gv), h_silu_grad(xv)); return true;
+    case SOMA_ACT_SILU: silu_backward(a, dx, x, dy, n); return true;
     case SOMA_ACT_GELU:
         if (p0 != 0) {
             BWD_LOOP_X(d_gelu_tanh(xv, gv), h_nonfinite(xv));

@@ -11,17 +11,19 @@
 //   in double lanes and rounds once at the end;
 // - elu and selu take e^x - 1 from the body's own range reduction and
 //   polynomial in double (vd_expm1_neg), far cheaper than SLEEF's expm1f;
-//   silu's derivative takes e^-|x| from the same pieces (vd_exp_neg), and
-//   gelu erfc(|x|/√2) from a fitted t·e^{v·Q(v) - x²/2} (gelu_split), both
-//   within 2^-31 in double, SLEEF's double exp only near the derivatives'
-//   zeros;
+//   silu's derivative takes e^-|x| from the same pieces (vd_exp_neg; on
+//   AVX-512 a table-driven vd_exp_tab), and gelu erfc(|x|/√2) from a fitted
+//   t·e^{v·Q(v) - x²/2} (gelu_split), within 2^-29 or better in double; near
+//   the derivatives' zeros silu's takes the cancelling factor from a series
+//   in x - x0, gelu's SLEEF's double exp and a series for Φ;
 // - no transcendental function sees a rounded argument: exp(±x), exp(-|x|)
 //   and expm1(x) take x itself, the double ones their argument whole; where
 //   a float one's argument is computed (gelu_tanh's 2u) it is formed in
 //   double, split into float hi + lo, and the lo part is put back to first
 //   order (e^{h+l} = e^h·(1 + l));
 // - softmax rows take x - max as a float plus its exact rounding error, and
-//   sum in double.
+//   sum in double (on AVX-512, narrow rows take e^{x - max} from an inline
+//   float exponential that folds the rounding error in, vf_exp_shifted).
 // Lanes outside a kernel's range (subnormal tails where a product such as
 // x·e^x would round twice, and non-finite inputs where a formula gives
 // inf·0) are recomputed by the scalar code; the tests sweep both sides.
@@ -133,6 +135,21 @@ static inline vd vd_fma(vd a, vd b, vd c) {
 // a·b - c, one rounding
 static inline vd vd_fms(vd a, vd b, vd c) {
     return (vd){_mm256_fmsub_pd(a.lo, b.lo, c.lo), _mm256_fmsub_pd(a.hi, b.hi, c.hi)};
+}
+// -min(|a|, c), c > 0 (for NaN a, -c)
+static inline vd vd_nabs_clamp(vd a, double c) {
+    const __m256d s = _mm256_set1_pd(-0.0), nc = _mm256_set1_pd(-c);
+    return (vd){_mm256_max_pd(_mm256_or_pd(a.lo, s), nc), _mm256_max_pd(_mm256_or_pd(a.hi, s), nc)};
+}
+// 1/a for a in [1, 2] (the body needs 2^-41; this is the division's rounding)
+static inline vd vd_recip(vd a) { return vd_div(vd_set1(1.0), a); }
+// VW floats from p as doubles, and d rounded to floats at p
+static inline vd vd_load_f(const float *p) {
+    return (vd){_mm256_cvtps_pd(_mm_loadu_ps(p)), _mm256_cvtps_pd(_mm_loadu_ps(p + 4))};
+}
+static inline void vd_store_f(float *p, vd a) {
+    _mm_storeu_ps(p, _mm256_cvtpd_ps(a.lo));
+    _mm_storeu_ps(p + 4, _mm256_cvtpd_ps(a.hi));
 }
 // 2^(j - 1023) for j in the low 11 bits of a's significand (j in 1..2046, bit
 // 11 clear): a's bits shifted left by 52, into the exponent field.

@@ -112,6 +112,9 @@ static inline vf vf_cvt(vd a) {
     return (vf){vcvt_high_f32_f64(vcvt_f32_f64(a.q0), a.q1),
                 vcvt_high_f32_f64(vcvt_f32_f64(a.q2), a.q3)};
 }
+// VW floats from p as doubles, and d rounded to floats at p
+static inline vd vd_load_f(const float *p) { return vd_cvt(vf_load(p)); }
+static inline void vd_store_f(float *p, vd a) { vf_store(p, vf_cvt(a)); }
 static inline vd vd_set1(double d) {
     const float64x2_t v = vdupq_n_f64(d);
     return (vd){v, v, v, v};
@@ -138,6 +141,17 @@ static inline vd vd_fms(vd a, vd b, vd c) {
     return (vd){vfmaq_f64(vnegq_f64(c.q0), a.q0, b.q0), vfmaq_f64(vnegq_f64(c.q1), a.q1, b.q1),
                 vfmaq_f64(vnegq_f64(c.q2), a.q2, b.q2), vfmaq_f64(vnegq_f64(c.q3), a.q3, b.q3)};
 }
+// -min(|a|, c), c > 0
+static inline float64x2_t nabs_clamp_q(float64x2_t a, float64x2_t c) {
+    return vnegq_f64(vminq_f64(vabsq_f64(a), c));
+}
+static inline vd vd_nabs_clamp(vd a, double c) {
+    const float64x2_t cv = vdupq_n_f64(c);
+    return (vd){nabs_clamp_q(a.q0, cv), nabs_clamp_q(a.q1, cv), nabs_clamp_q(a.q2, cv),
+                nabs_clamp_q(a.q3, cv)};
+}
+// 1/a for a in [1, 2] (the body needs 2^-41; this is the division's rounding)
+static inline vd vd_recip(vd a) { return vd_div(vd_set1(1.0), a); }
 // 2^(j - 1023) for j in the low 11 bits of a's significand (j in 1..2046, bit
 // 11 clear): a's bits shifted left by 52, into the exponent field.
 static inline float64x2_t pow2_low_q(float64x2_t a) {
