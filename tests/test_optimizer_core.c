@@ -204,3 +204,44 @@ Test(optimizer, moving_average_of_weights) {
                "initial_learning_rate");
     ASSERT_ERR(soma_optimizer_create("adam(beta_1=cosine_decay(decay_steps=3))", &o), SOMA_E_INVALID, "beta_1");
 }
+
+// The plugin's step runs over all tensors as one index space split among the
+// threads: several tensors of mixed sizes (together past the parallel
+// threshold) get, on 1, 2 and 3 threads, the bits each gets stepped alone by
+// an optimizer of its own.
+Test(optimizer, all_tensors_in_one_parallel_step) {
+    static const int64_t sizes[] = {20000, 17, 15001, 1, 3000};
+    enum { NT = sizeof sizes / sizeof *sizes };
+    for (int threads = 1; threads <= 3; threads++) {
+        soma_set_num_threads(threads);
+        soma_optimizer *all, *alone[NT];
+        ASSERT_OK(soma_optimizer_create("adam(learning_rate=0.01)", &all));
+        holder h[NT], r[NT];
+        soma_ptensor ts[NT];
+        for (int i = 0; i < NT; i++) {
+            ASSERT_OK(soma_optimizer_create("adam(learning_rate=0.01)", &alone[i]));
+            float *x0 = malloc(sizeof(float) * (size_t)sizes[i]);
+            for (int64_t k = 0; k < sizes[i]; k++) x0[k] = (float)((k * 7 + i) % 11) * 0.1f - 0.5f;
+            hold(&h[i], all, x0, sizes[i]);
+            hold(&r[i], alone[i], x0, sizes[i]);
+            free(x0);
+            ts[i] = h[i].t;
+        }
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < NT; i++)
+                for (int64_t k = 0; k < sizes[i]; k++)
+                    h[i].grad[k] = r[i].grad[k] = (float)((k * 13 + step + i) % 17) * 0.03f - 0.2f;
+            ASSERT_OK(soma_optimizer_apply(all, ts, NT));
+            for (int i = 0; i < NT; i++) ASSERT_OK(soma_optimizer_apply(alone[i], &r[i].t, 1));
+        }
+        for (int i = 0; i < NT; i++) {
+            cr_assert(memcmp(h[i].value, r[i].value, sizeof(float) * (size_t)sizes[i]) == 0,
+                      "%d threads: tensor %d differs from its own step", threads, i);
+            unhold(&h[i]);
+            unhold(&r[i]);
+            soma_optimizer_free(alone[i]);
+        }
+        soma_optimizer_free(all);
+    }
+    soma_set_num_threads(0);
+}

@@ -10,8 +10,9 @@
 #include "model/optimizer.h"
 #include "thread/pool.h"
 
-// Below this many elements a tensor's step runs on the calling thread: the
-// hand-off to the workers costs more than the arithmetic it would share.
+// Below this many elements (all tensors together) the step runs on the
+// calling thread: the hand-off to the workers costs more than the arithmetic
+// it would share.
 #define PARALLEL_STEP_MIN 32768
 
 static const char *opt_name(const soma_optimizer *o) { return o->obj->item->name; }
@@ -122,27 +123,43 @@ static void scale(float *g, int64_t n, float f) {
     for (int64_t i = 0; i < n; i++) g[i] *= f;
 }
 
+// The plugin's step over every tensor at once: the tensors' elements laid
+// end to end in one index space that the pool splits, so small tensors (the
+// biases, a last layer) share the threads too and one hand-off serves them
+// all. step is elementwise (plugin.h): any split gives the same bits.
 typedef struct step_job {
     soma_optimizer *o;
     soma_ptensor *t;
+    int n;
     const soma_step_info *info;
     _Atomic int rc;
-    char msg[512]; // the failing range's message: errors are per thread
+    char msg[512]; // the first failure's message (errors are per thread)...
+    const char *where; // ...and its tensor
 } step_job;
 
 static void step_range(void *arg, int64_t begin, int64_t end, int thread_index) {
     step_job *job = arg;
-    float *slots[32];
-    for (uint32_t s = 0; s < job->o->plugin_slots; s++) slots[s] = job->t->slots[s] + begin;
     soma_ctx ctx = soma_ctx_make(NULL);
     ctx.thread_index = thread_index;
-    int rc = soma_obj_optim(job->o->obj)->step(&job->o->obj->inst, &ctx, job->t->value + begin,
-                                               job->t->grad + begin, slots, (size_t)(end - begin),
-                                               job->info);
-    if (rc) {
-        int ok = SOMA_OK;
-        if (atomic_compare_exchange_strong(&job->rc, &ok, rc))
-            snprintf(job->msg, sizeof job->msg, "%s", soma_last_error());
+    const soma_optim_vt *vt = soma_obj_optim(job->o->obj);
+    int64_t base = 0;
+    for (int i = 0; i < job->n && base < end; base += job->t[i].numel, i++) {
+        const soma_ptensor *t = &job->t[i];
+        const int64_t lo = begin > base ? begin - base : 0;
+        const int64_t hi = end - base < t->numel ? end - base : t->numel;
+        if (lo >= hi) continue;
+        float *slots[32];
+        for (uint32_t s = 0; s < job->o->plugin_slots; s++) slots[s] = t->slots[s] + lo;
+        int rc = vt->step(&job->o->obj->inst, &ctx, t->value + lo, t->grad + lo, slots,
+                          (size_t)(hi - lo), job->info);
+        if (rc) {
+            int ok = SOMA_OK;
+            if (atomic_compare_exchange_strong(&job->rc, &ok, rc)) {
+                snprintf(job->msg, sizeof job->msg, "%s", soma_last_error());
+                job->where = t->name ? t->name : "a tensor";
+            }
+            return;
+        }
     }
 }
 
@@ -183,19 +200,15 @@ int soma_optimizer_apply(soma_optimizer *o, soma_ptensor *t, int n) {
     soma_ctx ctx = soma_ctx_make(NULL);
     if (vt->begin_step && vt->begin_step(&o->obj->inst, &ctx, &info))
         return soma_error_prefix("optimizer '%s'", opt_name(o));
-    for (int i = 0; i < n; i++) {
-        int rc;
-        if (t[i].numel >= PARALLEL_STEP_MIN && soma_pool_threads() > 1) {
-            // step is elementwise (plugin.h), so ranges on several threads give
-            // the same bits as one call.
-            step_job job = {.o = o, .t = &t[i], .info = &info, .rc = SOMA_OK};
-            soma_parallel_for(&ctx, t[i].numel, step_range, &job);
-            rc = atomic_load(&job.rc);
-            if (rc) soma_error_set(rc, "%s", job.msg);
-        } else {
-            rc = vt->step(&o->obj->inst, &ctx, t[i].value, t[i].grad, t[i].slots, (size_t)t[i].numel, &info);
-        }
-        if (rc) return soma_error_prefix("optimizer '%s' on %s", opt_name(o), t[i].name ? t[i].name : "a tensor");
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += t[i].numel;
+    step_job job = {.o = o, .t = t, .n = n, .info = &info, .rc = SOMA_OK};
+    if (total >= PARALLEL_STEP_MIN && soma_pool_threads() > 1) soma_parallel_for(&ctx, total, step_range, &job);
+    else step_range(&job, 0, total, 0);
+    int rc = atomic_load(&job.rc);
+    if (rc) {
+        soma_error_set(rc, "%s", job.msg);
+        return soma_error_prefix("optimizer '%s' on %s", opt_name(o), job.where);
     }
     // 4. moving average of the weights; its first value is the first updated weights
     if (o->use_ema) {
