@@ -385,11 +385,11 @@ Test(gemm_kernels, direct_every_row_count_and_width) {
 // The x86 SIMD sets compute every element of a one-k-block product as the
 // FMA chain over p from zero, then alpha·acc (+ beta·c) (+ bias) (relu): the
 // bits of fmaf in a scalar loop. (NEON runs the generic direct kernel, whose
-// epilogue the compiler may contract into an FMA: not checked here.) Checked bit for bit where the layout changes most
-// with the shape: narrow products (n <= 16, which AVX-512 computes with the
-// rows in the lanes), every n up to 17, row counts around 16 and 32, k around
-// the 16-column blocks, NN, TN and NT (not the dot kernel's few-row NT, whose
-// order is its own).
+// epilogue the compiler may contract into an FMA: not checked here.) Checked
+// bit for bit where the layout changes most with the shape: narrow products
+// (n <= 16, which AVX-512 and AVX2 compute with the rows in the lanes), every
+// n up to 17, row counts around 8, 16 and 32, k around the 16-column blocks,
+// NN, TN and NT (not the dot kernel's few-row NT, whose order is its own).
 Test(gemm_kernels, simd_sets_compute_the_fma_chain) {
     static const int64_t ms[] = {1, 3, 9, 16, 17, 31, 32, 33, 70};
     static const int64_t ks[] = {1, 2, 15, 16, 17, 37, 64};

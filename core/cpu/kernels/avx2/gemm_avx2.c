@@ -325,6 +325,21 @@ static inline __m256i lanes(int64_t w) {
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// The epilogue of the narrow tile and the dot kernel on one vector of a row
+// of C (lanes `keep`): t = alpha·acc (+ beta·c unless beta = 0, which must
+// not read C), + bias, relu (maxps with the zero first keeps NaN), as
+// direct_tile computes it. Callers pass beta, bias and relu read from the
+// epilogue struct once: stores to C could alias it as far as the compiler
+// knows.
+static ALWAYS_INLINE void finish_vec(float *cr, __m256 acc, __m256i keep, __m256 va, __m256 vb,
+                                     float beta, const float *bias, int relu) {
+    __m256 t = _mm256_mul_ps(va, acc);
+    if (beta != 0.0f) t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(cr, keep)));
+    if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias, keep));
+    if (relu) t = _mm256_max_ps(_mm256_setzero_ps(), t);
+    _mm256_maskstore_ps(cr, keep, t);
+}
+
 // n ≤ 16 (an output layer: n = 10), 8 rows: the rows in the lanes. Across
 // the columns, n = 10 would take two vectors of which 6 lanes are wasted (or
 // recomputed); here accumulator j holds column j of the 8 rows, and each p
@@ -349,26 +364,19 @@ static ALWAYS_INLINE void narrow_tile(const int n, int64_t k, const float *a, in
     }
     // Back to rows, 8 columns at a time (r[i] lane j = C(i, j0 + j)), and
     // the epilogue.
-    const float beta = ep->beta, *bias = ep->bias;
+    const float beta = ep->beta, *bias = ep->bias; // once: see finish_vec
     const int relu = ep->relu;
     const __m256 va = _mm256_set1_ps(ep->alpha), vb = _mm256_set1_ps(beta);
-    const __m256 zero = _mm256_setzero_ps();
 #pragma GCC unroll 2
     for (int j0 = 0; j0 < n; j0 += 8) {
         const __m256i keep = lanes(n - j0);
         __m256 r[8];
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) r[j] = j0 + j < n ? acc[j0 + j] : zero;
+        for (int j = 0; j < 8; j++) r[j] = j0 + j < n ? acc[j0 + j] : _mm256_setzero_ps();
         transpose8(r);
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++) {
-            float *ci = c + i * ldc + j0;
-            __m256 t = _mm256_mul_ps(va, r[i]);
-            if (beta != 0.0f) t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(ci, keep)));
-            if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias + j0, keep));
-            if (relu) t = _mm256_max_ps(zero, t);
-            _mm256_maskstore_ps(ci, keep, t);
-        }
+        for (int i = 0; i < 8; i++)
+            finish_vec(c + i * ldc + j0, r[i], keep, va, vb, beta, bias ? bias + j0 : NULL, relu);
     }
 }
 
@@ -461,11 +469,9 @@ static ALWAYS_INLINE __m256 dot8(const int nb, int64_t k, const float *a, const 
 
 static void dot_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, const float *b,
                      int64_t ldb, float *c, int64_t ldc, const soma_tile_epilogue *ep) {
-    // Read once: stores to C could alias *ep as far as the compiler knows.
-    const float beta = ep->beta, *bias = ep->bias;
+    const float beta = ep->beta, *bias = ep->bias; // once: see finish_vec
     const int relu = ep->relu;
     const __m256 va = _mm256_set1_ps(ep->alpha), vb = _mm256_set1_ps(beta);
-    const __m256 zero = _mm256_setzero_ps();
     for (int64_t i = 0; i < m; i++) {
         const float *ai = a + i * rsa;
         float *ci = c + i * ldc;
@@ -474,13 +480,7 @@ static void dot_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rs
             const __m256i keep = lanes(nb);
             const __m256 d = nb == 8 ? dot8(8, k, ai, b + j * ldb, ldb)
                                      : dot8(nb, k, ai, b + j * ldb, ldb);
-            // The direct kernels' epilogue: alpha·acc (+ beta·c) + bias, relu.
-            __m256 t = _mm256_mul_ps(va, d);
-            if (beta != 0.0f)
-                t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(ci + j, keep)));
-            if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias + j, keep));
-            if (relu) t = _mm256_max_ps(zero, t);
-            _mm256_maskstore_ps(ci + j, keep, t);
+            finish_vec(ci + j, d, keep, va, vb, beta, bias ? bias + j : NULL, relu);
         }
     }
 }

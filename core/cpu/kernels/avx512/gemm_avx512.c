@@ -43,7 +43,6 @@
 #define NV (NR / 16)
 _Static_assert(MR * NR <= SOMA_GEMM_MAX_TILE, "the edge tile must fit gemm.c's buffer");
 #define DIRECT_MR 16
-
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 // ---- micro-kernel ----
@@ -256,7 +255,7 @@ static ALWAYS_INLINE void direct_tile(const int m, const int nv, __mmask16 last,
                                       const float *a, int64_t rsa, int64_t csa, const float *b,
                                       int64_t ldb, float *c, int64_t ldc,
                                       const soma_tile_epilogue *ep, int64_t j) {
-    __m512 acc[16][8];
+    __m512 acc[DIRECT_MR][8];
 #pragma GCC unroll 16
     for (int r = 0; r < m; r++)
 #pragma GCC unroll 8
@@ -266,7 +265,7 @@ static ALWAYS_INLINE void direct_tile(const int m, const int nv, __mmask16 last,
     for (int64_t p = 0; p < k; p++) {
         const float *bp = b + p * ldb, *ap = a + p * csa;
         if (m < nv) {
-            __m512 av[16];
+            __m512 av[DIRECT_MR];
 #pragma GCC unroll 16
             for (int r = 0; r < m; r++) av[r] = _mm512_set1_ps(ap[r * rsa]);
 #pragma GCC unroll 8
@@ -438,8 +437,9 @@ static void direct_k1(int64_t m, DIRECT_ARGS) {
 }
 
 // n ≤ 16 (an output layer: n = 10): the rows in the lanes instead of the
-// columns. A row-in-lanes tile wastes 16 − n lanes of every FMA and
-// broadcasts A once per row and p (16 loads per 16 FMAs); here accumulator
+// columns. direct_tile, with the columns in the lanes, wastes 16 − n lanes of
+// every FMA and broadcasts A once per row and p (16 loads per 16 FMAs); here
+// accumulator
 // (h, j) holds column j of rows 16h … 16h+15, and each p takes a vector of A's
 // column p per 16 rows and n broadcasts of B's row p, for FMAs whose lanes
 // all count. With two vectors of rows (up to 32 rows, n ≤ 12: 2n
@@ -447,8 +447,8 @@ static void direct_k1(int64_t m, DIRECT_ARGS) {
 // A's columns are contiguous in TN (rsa = 1) and loaded where they lie; in NN
 // (csa = 1) each 16×16 block of A is transposed in registers into a small
 // buffer first. Each element is still the FMA chain over p from zero, and the
-// finished tile is transposed back for the epilogue, so the bits are those
-// of the row-in-lanes tile.
+// finished tile is transposed back for the epilogue, so the bits are
+// direct_tile's.
 static ALWAYS_INLINE void narrow_tile(const int n, const int nh, const bool a_cols, int64_t m,
                                       int64_t k, const float *a, int64_t rsa, int64_t csa,
                                       const float *b, int64_t ldb, float *c, int64_t ldc,
@@ -462,8 +462,8 @@ static ALWAYS_INLINE void narrow_tile(const int n, const int nh, const bool a_co
         __mmask16 rows[2];
 #pragma GCC unroll 2
         for (int h = 0; h < nh; h++) {
-            const int64_t left = m - 16 * h;
-            rows[h] = (__mmask16)(left >= 16 ? 0xFFFFu : left <= 0 ? 0u : (1u << left) - 1);
+            const int64_t left = m - 16 * h; // >= 1: two vectors only for more than 16 rows
+            rows[h] = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1);
         }
         for (int64_t p = 0; p < k; p++) {
             __m512 av[2];
@@ -573,25 +573,26 @@ static void direct_avx512(int64_t m, DIRECT_ARGS);
 // n ≤ 16 and at least 16 rows (up to narrow_mr). Rows in the lanes pay two
 // transposes per tile: they win from 16 rows and k = 16 on (m×10×k, Zen 5,
 // ns: 16×10×64 NN 148 against 196, TN 122 against 168; 32×10×256 NN
-// 845/1382, TN 668/1162; 12×10×64 NN 143/137, 16×10×8 TN 49/49). Apart from
-// direct_avx512 so that its other calls (the panel path's, many per product)
-// stay a test and a jump.
+// 845/1382, TN 668/1162; 12×10×64 NN 143/137, 16×10×8 TN 49/49); otherwise
+// direct_tile, 16 rows at a time. Apart from direct_avx512 so that its other
+// calls (the panel path's, many per product) stay a test and a jump.
 static __attribute__((noinline)) void direct_narrow(int64_t m, DIRECT_ARGS) {
     if (k >= 16 && (rsa == 1 || csa == 1)) {
         narrow_fns[n](m, DIRECT_PASS);
         return;
     }
-    for (; m > 16; a += 16 * rsa, c += 16 * ldc, m -= 16) direct_16(DIRECT_PASS);
-    direct_avx512(m, DIRECT_PASS);
+    for (; m >= 16; a += 16 * rsa, c += 16 * ldc, m -= 16) direct_16(DIRECT_PASS);
+    if (m > 0) direct_avx512(m, DIRECT_PASS);
 }
 
 static void direct_avx512(int64_t m, DIRECT_ARGS) {
     if (n <= 16 && m >= 16) {
-        if (m > 16 || k >= 16) {
-            direct_narrow(m, DIRECT_PASS);
-            return;
-        }
-    } else if (k == 1 && n > 16) { // n <= 16: one unrolled narrow tile does better (64×10: 0.09 µs, 0.11 here)
+        direct_narrow(m, DIRECT_PASS);
+        return;
+    }
+    // k = 1 with n <= 16: direct_tile's one-vector tile does better (64×10:
+    // 0.09 µs, 0.11 through direct_k1).
+    if (k == 1 && n > 16) {
         direct_k1(m, DIRECT_PASS);
         return;
     }
