@@ -436,10 +436,21 @@ static void narrow_exps(float *dst, float *m, float *me, const float *x, int64_t
     }
 }
 
+// Narrow rows scale by 1/sum taken as a float pair h + l: e·h + e·l is
+// within 2^-47 of e·(1/sum) before its one rounding, for two float
+// operations instead of a trip through double.
+typedef struct {
+    vf h, l;
+} recip_pair;
+static inline recip_pair recip_split(vd sum) {
+    const vd iv = vd_div(vd_set1(1.0), sum);
+    const vf h = vf_cvt(iv);
+    return (recip_pair){h, vf_cvt(vd_sub(iv, vd_cvt(h)))};
+}
+static inline vf scale_by(vf e, vf h, vf l) { return vf_fma(e, h, vf_mul(e, l)); }
+
 #ifndef HAVE_ROWS16
-// The scaling by 1/sum takes it as the float pair ih + il, spread per
-// element: e·ih + e·il is within 2^-47 of e·(1/sum) before its one
-// rounding, for two float operations instead of a trip through double.
+// The pairs of 1/sum spread per element (spread_f).
 static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols) {
     float m[NARROW_ROWS], me[NARROW_N], ih[NARROW_ROWS], il[NARROW_ROWS];
     float ihe[NARROW_N], ile[NARROW_N];
@@ -451,17 +462,16 @@ static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols)
         narrow_exps(yc, m, me, xc, nr, cols);
         for (int64_t q = 0; q < NARROW_ROWS; q++) inv[q] = q < nr ? row_sum_d(yc + q * cols, cols) : 1.0;
         for (int64_t q = 0; q < nr; q += VW) {
-            const vd iv = vd_div(vd_set1(1.0), vd_load(inv + q));
-            const vf h = vf_cvt(iv);
-            vf_store(ih + q, h);
-            vf_store(il + q, vf_cvt(vd_sub(iv, vd_cvt(h))));
+            const recip_pair p = recip_split(vd_load(inv + q));
+            vf_store(ih + q, p.h);
+            vf_store(il + q, p.l);
         }
         spread_f(ihe, ih, nr, cols);
         spread_f(ile, il, nr, cols);
         for (int64_t i = 0; i < n; i += VW) {
             const int w = n - i < VW ? (int)(n - i) : VW;
             const vf e = load_w(yc + i, w, 0.0f);
-            store_w(yc + i, vf_fma(e, vf_load(ihe + i), vf_mul(e, vf_load(ile + i))), w);
+            store_w(yc + i, scale_by(e, vf_load(ihe + i), vf_load(ile + i)), w);
         }
     }
 }
@@ -476,14 +486,10 @@ static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols)
 // all the groups' maxima (independent reductions that overlap), then their
 // exponentials (stored), then their sums (whose row loads then meet no
 // stores still in flight) and 1/sum, then the scaling. The numerics are
-// softmax_narrow's, with the exponentials from vf_exp_shifted (within 0.63
-// ulp, SLEEF's expf and shifted_exp's correction up to 1.5) where the helper
-// layer has it: the rows' results within 2 ulp.
-#ifdef HAVE_VF_EXP_SHIFTED
-#define SHIFTED_EXP16 vf_exp_shifted // e^{x - m} in float within 0.63 ulp, inline
-#else
-#define SHIFTED_EXP16 shifted_exp
-#endif
+// softmax_narrow's, with the exponentials from the helper layer's inline
+// vf_exp_shifted (within 0.63 ulp; SLEEF's expf and shifted_exp's correction
+// reach 1.5), which a layer with HAVE_ROWS16 must have: the rows' results
+// within 2 ulp.
 static void softmax_narrow16(float *y, const float *x, int64_t rows, int64_t cols) {
     vi idx[NARROW_COLS];
     rows16_index(idx, cols);
@@ -504,25 +510,20 @@ static void softmax_narrow16(float *y, const float *x, int64_t rows, int64_t col
             for (int b = 0; b * VW < n; b++) {
                 const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
                 const vf v = load_w(xg + b * VW, w, 0.0f);
-                store_w(yg + b * VW, SHIFTED_EXP16(v, vf_perm(m[g], idx[b])), w);
+                store_w(yg + b * VW, vf_exp_shifted(v, vf_perm(m[g], idx[b])), w);
             }
         }
-        // 1/sum as the float pair h + l (as softmax_narrow's ih + il)
-        vf h[G], l[G];
-        for (int g = 0; g < ng; g++) {
-            const vd sum = rows16_sum_d(y + (r0 + g * VW) * cols, cols, nr[g]);
-            const vd iv = vd_div(vd_set1(1.0), sum);
-            h[g] = vf_cvt(iv);
-            l[g] = vf_cvt(vd_sub(iv, vd_cvt(h[g])));
-        }
+        recip_pair inv[G];
+        for (int g = 0; g < ng; g++)
+            inv[g] = recip_split(rows16_sum_d(y + (r0 + g * VW) * cols, cols, nr[g]));
         for (int g = 0; g < ng; g++) {
             const int64_t n = nr[g] * cols;
             float *yg = y + (r0 + g * VW) * cols;
             for (int b = 0; b * VW < n; b++) {
                 const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
                 const vf e = load_w(yg + b * VW, w, 0.0f);
-                const vf eh = vf_mul(e, vf_perm(l[g], idx[b]));
-                store_w(yg + b * VW, vf_fma(e, vf_perm(h[g], idx[b]), eh), w);
+                store_w(yg + b * VW,
+                        scale_by(e, vf_perm(inv[g].h, idx[b]), vf_perm(inv[g].l, idx[b])), w);
             }
         }
     }
@@ -788,29 +789,21 @@ static inline vm h_silu_grad(vf x) {
 }
 
 // silu's backward: whole blocks convert x and dy to double and back straight
-// from and to memory (d_silu_d, the same bits as d_silu), the tail as
-// BWD_LOOP_X.
+// from and to memory (d_silu_d, the same bits as d_silu); the tail goes
+// through BWD_LOOP_X.
 static void silu_backward(const soma_activation *a, float *dx, const float *x, const float *dy,
                           int64_t n) {
-    int64_t i = 0;
-    for (; i + VW <= n; i += VW) {
-        const vf xv = vf_load(x + i);
+    for (; n >= VW; x += VW, dy += VW, dx += VW, n -= VW) {
+        const vf xv = vf_load(x);
         const unsigned h = vm_bits(h_silu_grad(xv));
         if (!h) {
-            vd_store_f(dx + i, d_silu_d(xv, vd_load_f(x + i), vd_load_f(dy + i)));
+            vd_store_f(dx, d_silu_d(xv, vd_load_f(x), vd_load_f(dy)));
         } else {
-            const vf gv = vf_load(dy + i);
-            bwd_fix(a, dx + i, xv, gv, d_silu(xv, gv), h, VW);
+            const vf gv = vf_load(dy);
+            bwd_fix(a, dx, xv, gv, d_silu(xv, gv), h, VW);
         }
     }
-    if (i < n) {
-        const int w = (int)(n - i);
-        const vf xv = load_w(x + i, w, 0.0f), gv = load_w(dy + i, w, 0.0f);
-        const vf r = d_silu(xv, gv);
-        const unsigned h = vm_bits(h_silu_grad(xv)) & lane_mask(w);
-        if (!h) store_w(dx + i, r, w);
-        else bwd_fix(a, dx + i, xv, gv, r, h, w);
-    }
+    BWD_LOOP_X(d_silu(xv, gv), h_silu_grad(xv));
 }
 
 static inline vf d_softsign(vf x, vf g) {

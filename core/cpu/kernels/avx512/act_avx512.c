@@ -163,7 +163,6 @@ static inline vd vd_exp_tab(vd x) { return (vd){exp_tab_q(x.lo), exp_tab_q(x.hi)
 // multiplies by 2^floor(n/8) (a second rounding only into the subnormals).
 // d below -150 is taken as -150 (the result 0, as e^d's); -inf - m gives 0,
 // NaN and inf - inf NaN. No call, so nothing around it is spilled.
-#define HAVE_VF_EXP_SHIFTED 1
 static inline vf vf_exp_shifted(vf x, vf m) {
 #define EXP_TH 0x1p+0f, 0x1.172b84p+0f, 0x1.306fep+0f, 0x1.4bfdaep+0f, 0x1.6a09e6p+0f, \
                0x1.8ace54p+0f, 0x1.ae89fap+0f, 0x1.d5818ep+0f
