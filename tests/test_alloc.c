@@ -57,6 +57,12 @@ Test(alloc, large_blocks_start_on_2mib_and_are_advised_into_huge_pages) {
     cr_assert_eq((uintptr_t)p % ((size_t)2 << 20), 0, "%p", (void *)p);
     memset(p, 1, size);
     cr_assert_eq(p[size - 1], 1);
+    // Just below the threshold (8 MiB): a plain block, not advised.
+    const size_t small = ((size_t)8 << 20) - 64;
+    char *q = soma_alloc(small, 64);
+    cr_assert_not_null(q);
+    cr_assert_eq((uintptr_t)q % 64, 0);
+    memset(q, 1, small);
     // qemu-user accepts madvise without passing it on; a kernel without
     // transparent huge pages has no advice to record.
     if (!getenv("SOMA_TEST_EMULATED") &&
@@ -64,11 +70,10 @@ Test(alloc, large_blocks_start_on_2mib_and_are_advised_into_huge_pages) {
         char flags[512];
         vm_flags(p, flags, sizeof flags);
         cr_assert(strstr(flags, " hg"), "no huge-page advice on the block: VmFlags:%s", flags);
+        vm_flags(q, flags, sizeof flags);
+        cr_assert(flags[0] && !strstr(flags, " hg"),
+                  "a block below 8 MiB was advised (or not found): VmFlags:%s", flags);
     }
     soma_free(p);
-    // Just below the threshold: the plain alignment.
-    char *q = soma_alloc(((size_t)8 << 20) - 64, 64);
-    cr_assert_not_null(q);
-    cr_assert_eq((uintptr_t)q % 64, 0);
     soma_free(q);
 }
