@@ -327,6 +327,13 @@ static void check_cpus(int n) {
         got < n - 0.3 ? " -- WARNING: other processes are using the CPUs; "
                         "multi-threaded numbers will be low (check top)"
                       : "");
+    if (n > 1) {
+        const double rtt = bench_core_rtt_us();
+        say("cores    core-to-core round trip %.3f us%s", rtt,
+            rtt > BENCH_CORE_RTT_SLOW_US ? " -- the first two CPUs are far apart (another die?): "
+                                           "multi-threaded numbers will be low"
+                                         : "");
+    }
 }
 
 // Asking a library for N threads proves nothing by itself (an OpenMP build

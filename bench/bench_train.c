@@ -10,12 +10,18 @@
 //
 //   bench_train [--data DIR] [--epochs N] [--batch 32,128,256] [--threads 1,2]
 //               [--infer] [--infer-batch 1,32,1000] [--seed S] [--min-time S]
+//   bench_train --probe [--batch B --threads T]
 //
 // For every thread count and batch size: train --epochs epochs on the 60k
 // training images from fresh weights, then measure test accuracy on the 10k
 // test images. With --infer, after the last batch size of a thread count,
 // images/s of soma_model_predict on the test set at each --infer-batch.
-// stdout: one JSON object per line ("kind": "train" or "infer");
+// Multi-threaded training runs also record the core-to-core round trip just
+// before and after ("core_rtt_us", load.h), since where the host put the two
+// CPUs can change from one minute to the next; --probe measures only that
+// ("kind": "probe", tagged with --batch/--threads when given) and exits, for
+// tools/bench-train to take before the other frameworks' runs.
+// stdout: one JSON object per line ("kind": "train", "infer" or "probe");
 // stderr: the same in words. Only the public API (soma/soma.h) is used.
 #include <errno.h>
 #include <stdio.h>
@@ -57,7 +63,7 @@ typedef struct options {
     int nbatch;
     int threads[MAX_LIST];
     int nthreads;
-    int infer;
+    int infer, probe;
     int64_t infer_batch[MAX_LIST];
     int ninfer;
     uint64_t seed;
@@ -81,7 +87,8 @@ static int parse_list(const char *s, int64_t *out, int max) {
 
 static void usage(FILE *f) {
     fputs("usage: bench_train [--data DIR] [--epochs N] [--batch 32,128,256] [--threads 1,2]\n"
-          "                   [--infer] [--infer-batch 1,32,1000] [--seed S] [--min-time S]\n",
+          "                   [--infer] [--infer-batch 1,32,1000] [--seed S] [--min-time S]\n"
+          "       bench_train --probe [--batch B --threads T]   (core-to-core round trip only)\n",
           f);
 }
 
@@ -94,6 +101,10 @@ static int parse_args(int argc, char **argv, options *o) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--infer")) {
             o->infer = 1;
+            continue;
+        }
+        if (!strcmp(a, "--probe")) {
+            o->probe = 1;
             continue;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -192,11 +203,13 @@ static int train_one(const options *o, const soma_tensor *xtr, const soma_tensor
     fc.callback = on_fit_event;
     fc.callback_user = &clock;
 
+    const double rtt0 = threads > 1 ? bench_core_rtt_us() : -1;
     bench_jiffies j0 = bench_jiffies_now();
     clock.start = now_s();
     CHECK("fit", soma_model_fit(m, xtr, ytr, &fc));
     double total = now_s() - clock.start;
     bench_load ld = bench_load_between(j0, bench_jiffies_now());
+    const double rtt1 = threads > 1 ? bench_core_rtt_us() : -1;
 
     double epoch_s[MAX_EPOCHS];
     for (int e = 0; e < clock.n; e++) epoch_s[e] = clock.end[e] - (e ? clock.end[e - 1] : clock.start);
@@ -228,20 +241,22 @@ static int train_one(const options *o, const soma_tensor *xtr, const soma_tensor
            "\"us_per_step\":%.3f,\"split_us\":{\"data\":%.3f,\"forward\":%.3f,\"loss\":%.3f,"
            "\"backward\":%.3f,\"optimizer\":%.3f,\"other\":%.3f},"
            "\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
-           "\"busy_cpus\":%.3f,\"cpu_per_wall\":%.3f,\"seed\":%llu}\n",
+           "\"busy_cpus\":%.3f,\"cpu_per_wall\":%.3f,\"core_rtt_us\":[%.3f,%.3f],\"seed\":%llu}\n",
            med, clock.n ? epoch_s[0] : 0.0, total, med * 1e6 / (double)steps, t.data_s * per,
            t.forward_s * per, t.loss_s * per, t.backward_s * per, t.optimizer_s * per, other_us,
-           acc, tloss, train_loss, train_acc, ld.busy, ld.cpu_per_wall,
+           acc, tloss, train_loss, train_acc, ld.busy, ld.cpu_per_wall, rtt0, rtt1,
            (unsigned long long)o->seed);
     fflush(stdout);
     fprintf(stderr,
             "soma  batch %4lld threads %d: epoch %.3f s (median of %d after the first; first "
             "%.3f s), %.1f us/step = data %.1f + fwd %.1f + loss %.1f + bwd %.1f + opt %.1f + "
-            "other %.1f; test acc %.4f; busy %.2f CPU, cpu/wall %.2f\n",
+            "other %.1f; test acc %.4f; busy %.2f CPU, cpu/wall %.2f",
             (long long)batch, threads, med, clock.n > 1 ? clock.n - 1 : clock.n,
             clock.n ? epoch_s[0] : 0.0, med * 1e6 / (double)steps, t.data_s * per,
             t.forward_s * per, t.loss_s * per, t.backward_s * per, t.optimizer_s * per, other_us,
             acc, ld.busy, ld.cpu_per_wall);
+    if (threads > 1) fprintf(stderr, "; core-to-core %.2f/%.2f us", rtt0, rtt1);
+    fputc('\n', stderr);
     return 0;
 }
 
@@ -296,6 +311,14 @@ static int load_data(const options *o, const char *name, int flags, soma_tensor 
 int main(int argc, char **argv) {
     options o;
     if (parse_args(argc, argv, &o)) return 2;
+    if (o.probe) {
+        const double us = bench_core_rtt_us();
+        printf("{\"framework\":\"soma\",\"kind\":\"probe\",\"batch\":%lld,\"threads\":%d,"
+               "\"core_rtt_us\":%.3f}\n",
+               o.nbatch == 1 ? (long long)o.batch[0] : 0LL, o.nthreads == 1 ? o.threads[0] : 0, us);
+        fprintf(stderr, "core-to-core round trip: %.3f us\n", us);
+        return 0;
+    }
     soma_tensor *xtr = NULL, *ytr = NULL, *xte = NULL, *yte = NULL;
     const int img = SOMA_IDX_SCALE | SOMA_IDX_FLATTEN;
     if (load_data(&o, "train-images-idx3-ubyte.gz", img, &xtr) ||

@@ -1,8 +1,14 @@
 // How busy the machine was (load.h).
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "load.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,4 +50,88 @@ bench_load bench_load_between(bench_jiffies a, bench_jiffies b) {
     l.busy = l.other_cpu_s / l.wall_s;
     l.cpu_per_wall = (double)(b.self - a.self) / tck / l.wall_s;
     return l;
+}
+
+// ---- core-to-core round trip ----
+
+#define RTT_TRIPS 4000 // per batch: ~0.3-1.5 ms
+#define RTT_BATCHES 5  // the median batch is reported
+
+typedef struct rtt_pair {
+    _Alignas(64) atomic_long flag; // odd: the pinger's turn is over; even: the ponger's
+    int cpu;
+} rtt_pair;
+
+static int pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *ponger(void *arg) {
+    rtt_pair *p = arg;
+    (void)pin_to(p->cpu); // unpinned, the trips still end; the pinger decides
+    for (long i = 0; i < (long)RTT_TRIPS * RTT_BATCHES; i++) {
+        long want = 2 * i + 1, got;
+        while ((got = atomic_load_explicit(&p->flag, memory_order_acquire)) != want)
+            if (got < 0) return NULL;
+        atomic_store_explicit(&p->flag, want + 1, memory_order_release);
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double bench_core_rtt_us(void) {
+    cpu_set_t mine, saved;
+    if (sched_getaffinity(0, sizeof mine, &mine)) return -1;
+    int cpus[2], n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+        if (CPU_ISSET(c, &mine)) cpus[n++] = c;
+    if (n < 2) return -1;
+    // The calling thread pings: its affinity is put back afterwards.
+    if (pthread_getaffinity_np(pthread_self(), sizeof saved, &saved)) return -1;
+    static rtt_pair pair;
+    atomic_store(&pair.flag, 0);
+    pair.cpu = cpus[1];
+    pthread_t th;
+    if (pthread_create(&th, NULL, ponger, &pair)) return -1;
+    double us[RTT_BATCHES], result = -1;
+    if (pin_to(cpus[0]) == 0) {
+        long i = 0;
+        int ok = 1;
+        for (int b = 0; b < RTT_BATCHES && ok; b++) {
+            double t0 = mono_s();
+            for (int t = 0; t < RTT_TRIPS; t++, i++) {
+                atomic_store_explicit(&pair.flag, 2 * i + 1, memory_order_release);
+                long got;
+                while ((got = atomic_load_explicit(&pair.flag, memory_order_acquire)) != 2 * i + 2)
+                    if (got < 0) {
+                        ok = 0;
+                        break;
+                    }
+                if (!ok) break;
+            }
+            us[b] = (mono_s() - t0) * 1e6 / RTT_TRIPS;
+        }
+        if (ok) {
+            qsort(us, RTT_BATCHES, sizeof us[0], cmp_double);
+            result = us[RTT_BATCHES / 2];
+        }
+    } else {
+        atomic_store(&pair.flag, -1); // the ponger stops at a negative flag
+    }
+    pthread_join(th, NULL);
+    pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    return result;
 }

@@ -19,6 +19,15 @@ typedef struct bench_load {
 } bench_load;
 
 bench_jiffies bench_jiffies_now(void);
+/* Round trip of a cache line between the first two CPUs this process may
+ * use, in µs (two threads pinned there hand a flag back and forth); -1 with
+ * fewer than two CPUs. It tells where the host put them: on a VM the same two
+ * vCPUs read 0.08 µs on one die and 0.38 µs on two, and in the latter every
+ * multi-threaded number drops (data one core wrote, the other must fetch
+ * across the dies) -- at times for minutes, which is why runs record it. */
+double bench_core_rtt_us(void);
+/* Above this a report calls the placement slow (train_report.py: the same). */
+#define BENCH_CORE_RTT_SLOW_US 0.2
 bench_load bench_load_between(bench_jiffies a, bench_jiffies b);
 
 #endif

@@ -11,6 +11,10 @@ against the faster of Keras and PyTorch; for Keras the faster of its variants
 "busy" is the most CPU other processes used during any run of the row
 (bench_gemm.c's /proc/stat measure); "!" marks rows above 0.2 CPU, whose
 times say more about the neighbours than about the code.
+"rtt" is the largest core-to-core round trip (µs) measured around the
+multi-threaded runs of the row (bench/load.h); "!" marks rows above 0.2 µs,
+where the host had put the two CPUs far apart and every 2-thread number,
+soma's above all, is low.
 """
 import argparse
 import json
@@ -18,6 +22,7 @@ import statistics
 import sys
 
 BUSY_WARN = 0.2
+RTT_WARN = 0.2  # bench/load.h: BENCH_CORE_RTT_SLOW_US
 FWS = ("keras", "torch")
 
 
@@ -78,6 +83,7 @@ def main():
     recs, skipped = load(args.raw)
     train = [r for r in recs if r["kind"] == "train"]
     infer = [r for r in recs if r["kind"] == "infer"]
+    probes = [r for r in recs if r["kind"] == "probe"]
     summary = {"skipped": skipped, "train": [], "infer": [], "targets": []}
     out = []
 
@@ -97,8 +103,9 @@ def main():
                "x = soma's speed / the faster framework's")
     t = Table(["batch", "thr", "soma", "keras", "(variant)", "torch", "soma x", "soma µs/step",
                "data", "fwd", "loss", "bwd", "opt", "other", "cpu/wall", "acc soma", "keras",
-               "torch", "busy"])
+               "torch", "busy", "rtt"])
     configs = sorted({(r["batch"], r["threads"]) for r in train})
+    all_rtts = []
     for batch, threads in configs:
         s = best(tr("soma", batch, threads), "epoch_median_s")
         k = best(tr("keras", batch, threads), "epoch_median_s")
@@ -108,6 +115,12 @@ def main():
         busy = max([r["busy_cpus"] for r in train
                     if r["batch"] == batch and r["threads"] == threads] or [0])
         sp = (s or {}).get("split_us") or {}
+        rtts = [v for r in train if r["batch"] == batch and r["threads"] == threads
+                for v in r.get("core_rtt_us") or [] if v > 0]
+        rtts += [r["core_rtt_us"] for r in probes
+                 if r["batch"] == batch and r["threads"] == threads and r["core_rtt_us"] > 0]
+        rtt = max(rtts) if rtts else None
+        all_rtts.extend(rtts)
 
         def acc(fw):
             v = [r["test_accuracy"] for r in tr(fw, batch, threads)]
@@ -121,9 +134,11 @@ def main():
                *[fmt(sp.get(f), ".0f") for f in ("data", "forward", "loss", "backward",
                                                  "optimizer", "other")],
                fmt(s and s.get("cpu_per_wall"), ".2f"), acc("soma"), acc("keras"), acc("torch"),
-               fmt(busy, ".2f") + ("!" if busy > BUSY_WARN else "")])
+               fmt(busy, ".2f") + ("!" if busy > BUSY_WARN else ""),
+               fmt(rtt, ".2f") + ("!" if rtt and rtt > RTT_WARN else "")])
         summary["train"].append({
             "batch": batch, "threads": threads, "busy_cpus": busy, "soma_over_best": x,
+            "core_rtt_us": rtt,
             "epoch_s": {fw: r and r["epoch_median_s"] for fw, r in
                         (("soma", s), ("keras", k), ("torch", p))},
             "keras_variant": k and k["variant"], "soma_split_us": sp or None,
@@ -235,6 +250,13 @@ def main():
                + (" -- rows marked ! were disturbed; rerun on a quiet machine for numbers "
                   "to quote" if busy_all > BUSY_WARN else " (quiet)"))
     summary["max_busy_cpus"] = busy_all
+    if all_rtts:
+        slow = max(all_rtts) > RTT_WARN
+        out.append(f"Core-to-core round trip around the multi-threaded runs: "
+                   f"{min(all_rtts):.2f}-{max(all_rtts):.2f} µs"
+                   + (" -- rows marked ! ran with the two CPUs far apart (another die?); "
+                      "their 2-thread numbers are low, rerun them" if slow else ""))
+    summary["core_rtt_us"] = [min(all_rtts), max(all_rtts)] if all_rtts else None
     print("\n".join(out))
     if args.summary:
         with open(args.summary, "w") as f:
