@@ -329,7 +329,8 @@ static void check_cpus(int n) {
                       : "");
     if (n > 1) {
         const double rtt = bench_core_rtt_us();
-        say("cores    core-to-core round trip %.3f us%s", rtt,
+        if (rtt < 0) say("cores    core-to-core round trip not measured (one CPU, or the other busy)");
+        else say("cores    core-to-core round trip %.3f us%s", rtt,
             rtt > BENCH_CORE_RTT_SLOW_US ? " -- the first two CPUs are far apart (another die?): "
                                            "multi-threaded numbers will be low"
                                          : "");

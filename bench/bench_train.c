@@ -316,7 +316,8 @@ int main(int argc, char **argv) {
         printf("{\"framework\":\"soma\",\"kind\":\"probe\",\"batch\":%lld,\"threads\":%d,"
                "\"core_rtt_us\":%.3f}\n",
                o.nbatch == 1 ? (long long)o.batch[0] : 0LL, o.nthreads == 1 ? o.threads[0] : 0, us);
-        fprintf(stderr, "core-to-core round trip: %.3f us\n", us);
+        if (us < 0) fputs("core-to-core round trip: not measured (one CPU, or the other busy)\n", stderr);
+        else fprintf(stderr, "core-to-core round trip: %.3f us\n", us);
         return 0;
     }
     soma_tensor *xtr = NULL, *ytr = NULL, *xte = NULL, *yte = NULL;

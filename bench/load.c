@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ bench_load bench_load_between(bench_jiffies a, bench_jiffies b) {
 
 #define RTT_TRIPS 4000 // per batch: ~0.3-1.5 ms
 #define RTT_BATCHES 5  // the median batch is reported
+#define RTT_GIVE_UP_S 0.1
 
 typedef struct rtt_pair {
     _Alignas(64) atomic_long flag; // odd: the pinger's turn is over; even: the ponger's
@@ -71,14 +73,13 @@ static int pin_to(int cpu) {
 
 static void *ponger(void *arg) {
     rtt_pair *p = arg;
-    (void)pin_to(p->cpu); // unpinned, the trips still end; the pinger decides
-    for (long i = 0; i < (long)RTT_TRIPS * RTT_BATCHES; i++) {
-        long want = 2 * i + 1, got;
+    (void)pin_to(p->cpu); // unpinned it still answers; the measurement is then rougher
+    for (long want = 1;; want += 2) {
+        long got;
         while ((got = atomic_load_explicit(&p->flag, memory_order_acquire)) != want)
             if (got < 0) return NULL;
         atomic_store_explicit(&p->flag, want + 1, memory_order_release);
     }
-    return NULL;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -106,31 +107,36 @@ double bench_core_rtt_us(void) {
     pair.cpu = cpus[1];
     pthread_t th;
     if (pthread_create(&th, NULL, ponger, &pair)) return -1;
+    // A core that another process holds can keep the ponger off it for whole
+    // time slices: the probe gives up after RTT_GIVE_UP_S (-1) instead of
+    // stalling the benchmark for seconds.
     double us[RTT_BATCHES], result = -1;
+    int batches = 0;
     if (pin_to(cpus[0]) == 0) {
+        const double give_up = mono_s() + RTT_GIVE_UP_S;
         long i = 0;
-        int ok = 1;
-        for (int b = 0; b < RTT_BATCHES && ok; b++) {
-            double t0 = mono_s();
+        bool late = false;
+        for (; batches < RTT_BATCHES && !late; batches++) {
+            const double t0 = mono_s();
             for (int t = 0; t < RTT_TRIPS; t++, i++) {
                 atomic_store_explicit(&pair.flag, 2 * i + 1, memory_order_release);
-                long got;
-                while ((got = atomic_load_explicit(&pair.flag, memory_order_acquire)) != 2 * i + 2)
-                    if (got < 0) {
-                        ok = 0;
+                for (unsigned spin = 1;
+                     atomic_load_explicit(&pair.flag, memory_order_acquire) != 2 * i + 2; spin++)
+                    if (spin % 4096 == 0 && mono_s() > give_up) break;
+                if (t % 256 == 255 || atomic_load(&pair.flag) != 2 * i + 2)
+                    if (mono_s() > give_up) {
+                        late = true;
                         break;
                     }
-                if (!ok) break;
             }
-            us[b] = (mono_s() - t0) * 1e6 / RTT_TRIPS;
+            us[batches] = (mono_s() - t0) * 1e6 / RTT_TRIPS;
         }
-        if (ok) {
+        if (!late) {
             qsort(us, RTT_BATCHES, sizeof us[0], cmp_double);
             result = us[RTT_BATCHES / 2];
         }
-    } else {
-        atomic_store(&pair.flag, -1); // the ponger stops at a negative flag
     }
+    atomic_store(&pair.flag, -1); // the ponger stops at a negative flag
     pthread_join(th, NULL);
     pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
     return result;

@@ -24,7 +24,8 @@ bench_jiffies bench_jiffies_now(void);
  * fewer than two CPUs. It tells where the host put them: on a VM the same two
  * vCPUs read 0.08 µs on one die and 0.38 µs on two, and in the latter every
  * multi-threaded number drops (data one core wrote, the other must fetch
- * across the dies) -- at times for minutes, which is why runs record it. */
+ * across the dies) -- at times for minutes, which is why runs record it.
+ * Also -1 when the other CPU is too busy to answer within 0.1 s. */
 double bench_core_rtt_us(void);
 /* Above this a report calls the placement slow (train_report.py: the same). */
 #define BENCH_CORE_RTT_SLOW_US 0.2
