@@ -1162,6 +1162,160 @@ static void check_softmax_two_block_rows(void) {
 
 Test(activations, softmax_two_block_rows) { for_each_set(check_softmax_two_block_rows); }
 
+// The AVX2 set's inline float exponential (kernels/avx2/act_avx2.c: vf_exp_in
+// for exponential, sigmoid and silu, whose polynomial and tables
+// vf_exp_shifted shares for softmax rows) is proven within 0.63 ulp of e^x;
+// exponential on that set is vf_exp_in itself for |x| <= 87. Every 37th float
+// of [-87, 87] (6·10^7, all of the polynomial's range and of the table's
+// entries) against double's exp, in fractional ulps of the float result, so
+// that a coefficient or table entry off by more than the proof's slack
+// fails, where the 1-ulp bound of the sweep would not notice. Other sets
+// (SLEEF, libm) are held to their integer bound on a sparser grid.
+static double frac_ulps(float got, double want) {
+    int e;
+    frexp(want, &e); // want = m·2^e, m in [0.5, 1): a float ulp is 2^(e - 24)
+    return fabs((double)got - want) / ldexp(1.0, e - 24);
+}
+static void check_inline_exp_dense_sweep(void) {
+    const bool inline_exp = !strcmp(soma_activation_kernels_name(), "avx2");
+    const uint32_t top = 0x42ae0000u; // 87.0f
+    const uint32_t stride = inline_exp ? 37 : 3701;
+    enum { N = 1 << 16 };
+    soma_activation a = parse_ok("exponential");
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    cr_assert(x && y);
+    double worst = 0;
+    float at = 0;
+    int n = 0;
+    for (uint64_t b = 0;; b += stride) {
+        const bool last = b > 2ull * top;
+        if (!last) {
+            // bits b over [-87, 87]: the negatives from -87 up, then the positives
+            uint32_t u = b < top ? (0x80000000u | (top - (uint32_t)b)) : (uint32_t)(b - top);
+            memcpy(&x[n++], &u, sizeof u);
+        }
+        if (n == N || (last && n)) {
+            soma_activation_forward(&a, y, x, 1, n);
+            for (int i = 0; i < n; i++) {
+                const double want = exp((double)x[i]), d = frac_ulps(y[i], want);
+                if (inline_exp)
+                    cr_assert(d <= 0.63, "[%s] exp(%a) = %a, want %a (%.3f ulp > 0.63)", cur_set,
+                              x[i], y[i], want, d);
+                else
+                    cr_assert(ulps(y[i], want) <= 1, "[%s] exp(%a) = %a, want %a", cur_set, x[i],
+                              y[i], want);
+                if (d > worst) worst = d, at = x[i];
+            }
+            n = 0;
+        }
+        if (last) break;
+    }
+    fprintf(stderr, "[%s] exponential, every %u-th float of [-87, 87]: max %.4f ulp (at %a)\n",
+            cur_set, stride, worst, at);
+    free(x), free(y);
+}
+
+Test(activations, inline_exp_dense_sweep) { for_each_set(check_inline_exp_dense_sweep); }
+
+// tanh and softplus on the AVX2 and AVX-512 sets are computed in double from
+// the body's own exp pieces and rounded once (kernels/act_body.h: TANH_FROM_EXPM1,
+// SOFTPLUS_IN_DOUBLE: within 2^-29 and 2^-29 of the result before that
+// rounding, 0.53 and 0.51 ulp in all): every 4099th float of [-20, 20]
+// (5·10^5 points through both ranges of softplus' log1p and tanh's
+// saturation) against long double in fractional ulps, so that a series
+// coefficient or a fit off by more than that slack fails. Other sets are
+// held to their integer bound (1 ulp) on the same points.
+static LD r_softplus_l(LD x) { return (x > 0 ? x : 0) + log1pl(expl(-fabsl(x))); }
+static double frac_ulps_l(float got, LD want) {
+    int e;
+    frexpl(want, &e);
+    return (double)(fabsl((LD)got - want) / ldexpl(1.0L, e - 24));
+}
+static void check_double_kernels_dense_sweep(void) {
+    const char *set = soma_activation_kernels_name();
+    const bool in_double = !strcmp(set, "avx2") || !strcmp(set, "avx512");
+    const uint32_t top = 0x41a00000u; // 20.0f
+    enum { STRIDE = 4099 };
+    const char *specs[2] = {"tanh", "softplus"};
+    const double frac_bound[2] = {0.53, 0.51};
+    const int n = (int)(2ull * top / STRIDE) + 1;
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    cr_assert(x && y);
+    for (int i = 0; i < n; i++) {
+        const uint64_t b = (uint64_t)i * STRIDE;
+        uint32_t u = b < top ? (0x80000000u | (top - (uint32_t)b)) : (uint32_t)(b - top);
+        memcpy(&x[i], &u, sizeof u);
+    }
+    for (int f = 0; f < 2; f++) {
+        soma_activation a = parse_ok(specs[f]);
+        soma_activation_forward(&a, y, x, 1, n);
+        double worst = 0;
+        float at = 0;
+        for (int i = 0; i < n; i++) {
+            const LD want = f ? r_softplus_l(x[i]) : tanhl(x[i]);
+            if (want == 0) {
+                cr_assert(y[i] == 0, "[%s] %s(%a) = %a, want 0", cur_set, specs[f], x[i], y[i]);
+                continue;
+            }
+            const double d = frac_ulps_l(y[i], want);
+            if (in_double)
+                cr_assert(d <= frac_bound[f], "[%s] %s(%a) = %a, want %.12La (%.3f ulp > %.2f)",
+                          cur_set, specs[f], x[i], y[i], want, d, frac_bound[f]);
+            else
+                cr_assert(ulps(y[i], want) <= 1, "[%s] %s(%a) = %a, want %.12La", cur_set,
+                          specs[f], x[i], y[i], want);
+            if (d > worst) worst = d, at = x[i];
+        }
+        fprintf(stderr, "[%s] %s, every %d-th float of [-20, 20]: max %.4f ulp (at %a)\n", cur_set,
+                specs[f], STRIDE, worst, at);
+    }
+    free(x), free(y);
+}
+
+Test(activations, double_kernels_dense_sweep) { for_each_set(check_double_kernels_dense_sweep); }
+
+// Softmax's shifted exponentials e^{x - m} where x - m is not a float (its
+// rounding error folded in) and where e^{x - m} is subnormal (AVX2: a
+// second scaling step): rows [m, x] and rows [m, x, -inf...] (the wide-row
+// path of every set), m random in ±50, x - m dense over [-104, 0], within
+// 2 ulp of long double (absolute 2^-148 in the subnormals, where a scaling
+// off by a power of 2 or a dropped rounding error shows at once).
+static void check_softmax_shifted_exp_dense(void) {
+    enum { ROWS = 20000, WIDE = 40 };
+    soma_activation a = parse_ok("softmax");
+    float *x = malloc(ROWS * WIDE * sizeof *x), *y = malloc(ROWS * WIDE * sizeof *y);
+    cr_assert(x && y);
+    int64_t worst = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const int cols = pass ? WIDE : 2, rows = pass ? ROWS / 8 : ROWS;
+        for (int r = 0; r < rows; r++) {
+            const float m = (float)(100 * urand() - 50);
+            const double d = -104.0 * (r + urand()) / rows;
+            float *row = x + r * cols;
+            row[0] = m;
+            row[1] = (float)(m + d);
+            if (row[1] > m) row[1] = m;
+            for (int j = 2; j < cols; j++) row[j] = -INFINITY;
+        }
+        soma_activation_forward(&a, y, x, rows, cols);
+        for (int r = 0; r < rows; r++) {
+            LD want[WIDE];
+            ref_softmax(want, x + r * cols, cols, false);
+            for (int j = 0; j < 2; j++) {
+                const int64_t u = ulps(y[r * cols + j], want[j]);
+                cr_assert(u <= 2, "[%s] cols %d: softmax(%a, %a)[%d] = %a, want %.12Lg", cur_set,
+                          cols, x[r * cols], x[r * cols + 1], j, y[r * cols + j], want[j]);
+                worst = u > worst ? u : worst;
+            }
+        }
+    }
+    fprintf(stderr, "[%s] softmax rows [m, m + d], d over [-104, 0]: max %lld ulp\n", cur_set,
+            (long long)worst);
+    free(x), free(y);
+}
+
+Test(activations, softmax_shifted_exp_dense) { for_each_set(check_softmax_shifted_exp_dense); }
+
 // Concurrent calls share nothing but the read-only dispatch: the same bits
 // as one thread's.
 typedef struct {

@@ -23,7 +23,14 @@
 //   order (e^{h+l} = e^h·(1 + l));
 // - softmax rows take x - max as a float plus its exact rounding error, and
 //   sum in double (on AVX-512, narrow rows take e^{x - max} from an inline
-//   float exponential that folds the rounding error in, vf_exp_shifted).
+//   float exponential that folds the rounding error in, vf_exp_shifted; on
+//   AVX2 all softmax rows do, narrow ones 8 at a time as AVX-512's 16);
+// - on AVX2, exponential, sigmoid and silu take e^x from an inline float
+//   exponential (vf_exp_in, within 0.63 ulp, below), and tanh and softplus
+//   run in double from the body's exp pieces (TANH_FROM_EXPM1,
+//   SOFTPLUS_IN_DOUBLE; on AVX-512 too): SLEEF's calls cost more than the 5x
+//   of a scalar libm loop the benchmarks ask of the exp-based functions
+//   allows.
 // Lanes outside a kernel's range (subnormal tails where a product such as
 // x·e^x would round twice, and non-finite inputs where a formula gives
 // inf·0) are recomputed by the scalar code; the tests sweep both sides.
@@ -62,6 +69,12 @@ static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 static inline vf vf_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+// 1/a to 1.5·2^-12 relative (VRCPPS), for normal a below 2^126: enough
+// where it only scales a correction of an ulp (silu's remainder). As a full
+// reciprocal (the estimate and a Newton step in place of VDIVPS, for silu
+// and sigmoid) it measured slower: 1.9 against 2.1 and 3.1 elements/ns.
+#define HAVE_VF_RCP 1
+static inline vf vf_rcp(vf a) { return _mm256_rcp_ps(a); }
 // a·b + c and c - a·b, one rounding
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vf vf_fnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
@@ -92,6 +105,101 @@ static inline vf vf_exp(vf a) { return Sleef_expf8_u10avx2(a); }
 static inline vf vf_expm1(vf a) { return Sleef_expm1f8_u10avx2(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf8_u10avx2(a); }
 static inline vf vf_tanh(vf a) { return Sleef_tanhf8_u10avx2(a); }
+
+// ---- inline float exponentials (no call: the loops keep their registers) ----
+// e^y = 2^k·2^(j/8)·e^r with n = 8k + j = round(8y·log2 e), taken by adding
+// 1.5·2^23 (which leaves n in the low bits of kb), and r = y - n·ln2/8 in two
+// steps: ln2/8 as a 13-bit head, whose product with |n| < 2^11 is exact, so
+// that y - n·head is exact too (r = y for n = 0; else |y| >= 0.04, and both
+// are multiples of ulp(y) or of 2^-16, the smaller, of which |r| < 2^-4 is
+// fewer than 2^24), then the tail (ln2/8 - head, rounded to float) at 2^-29
+// of rounding (|r| < 2^-4). |r| <= ln2/16·(1 + 2^-12) = 0.0434. 2^(j/8) is a
+// float pair Th + Tl (Th rounded, Tl the rest, to 2^-48 relative) taken by
+// VPERMPS from 8-entry tables with j = n mod 8 in kb's low 3 bits, and
+// e^r - 1 is p = r + r²·(1/2 + r/6 + r²/24), Taylor's, whose remainder
+// r^5/120·e^0.0434 is below 2^-29.4 of e^r. Then e = Th + (Th·p + Tl), in
+// [0.957, 1.92], rounds once. Its error: 0.5 ulp from that rounding plus,
+// relative to e, 2^-29 (r's rounding) + 2^-32 (the tail's own rounding,
+// times |n| <= 1016) + 2^-29.4 (the polynomial) + 1.05·2^-28 (the inner sum,
+// |Th·p + Tl| < 2^-3.5, rounded once) + 2^-48 (the table) < 7.5·10^-9,
+// at most 0.126 ulp (e/ulp(e) < 2^24): within 0.63 ulp. Scaling by 2^k is
+// exact while the result is a normal float (exp8_scale), else it rounds
+// once more (exp8_scale2: only into the subnormals). The tests' dense sweep
+// (inline_exp_dense_sweep) holds exponential on this set to 0.63 ulp.
+static const float exp8_th[8] = {
+    0x1p+0f, 0x1.172b84p+0f, 0x1.306fep+0f, 0x1.4bfdaep+0f,
+    0x1.6a09e6p+0f, 0x1.8ace54p+0f, 0x1.ae89fap+0f, 0x1.d5818ep+0f,
+};
+static const float exp8_tl[8] = {
+    0.0f, -0x1.c15742p-27f, 0x1.4636e2p-25f, -0x1.593abcp-25f,
+    0x1.9fcef4p-26f, 0x1.15506ep-27f, -0x1.a94b14p-26f, -0x1.822dbcp-27f,
+};
+typedef struct {
+    __m256 e;   // 2^(j/8)·e^r, in [0.957, 1.92] (NaN for NaN y)
+    __m256i kb; // n in the low bits (n + 0x4b400000)
+} exp8_parts;
+// y within ±150 or NaN; err (finite, |err| <= 1) is added to r where
+// with_err: e^{y + err}.
+static inline exp8_parts exp8_core(__m256 y, __m256 err, bool with_err) {
+    const __m256 sh = _mm256_set1_ps(0x1.8p23f);
+    const __m256 kb = _mm256_fmadd_ps(y, _mm256_set1_ps(0x1.715476p+3f), sh);
+    const __m256 t = _mm256_sub_ps(kb, sh);
+    __m256 r = _mm256_fnmadd_ps(t, _mm256_set1_ps(0x1.62ep-4f), y);
+    r = _mm256_fnmadd_ps(t, _mm256_set1_ps(0x1.0bfbe8p-18f), r);
+    if (with_err) r = _mm256_add_ps(r, err);
+    __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(0x1.555556p-5f), r, _mm256_set1_ps(0x1.555556p-3f));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.5f));
+    const __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r);
+    const __m256i j = _mm256_castps_si256(kb);
+    const __m256 h = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_th), j);
+    const __m256 l = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_tl), j);
+    return (exp8_parts){_mm256_add_ps(h, _mm256_fmadd_ps(h, p, l)), _mm256_castps_si256(kb)};
+}
+// e·2^k by adding k to the exponent field, for results in the normal range
+// (y in [-87, 88]: k in [-126, 127] and, at k = -126, j >= 4 and e > 1).
+// kb << 20 is n << 20 (0x4b400000 << 20 vanishes), k << 23 once j's bits
+// are cleared.
+static inline __m256 exp8_scale(exp8_parts p) {
+    const __m256i k23 =
+        _mm256_andnot_si256(_mm256_set1_epi32(7 << 20), _mm256_slli_epi32(p.kb, 20));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p.e), k23));
+}
+// e·2^k for k in [-218, 127] as e·2^k1·2^k2, k1 = floor(k/2), both powers
+// normal: the first product is exact, the second rounds once (to a
+// subnormal or 0 when the result is one). NaN stays NaN.
+static inline __m256 exp8_scale2(exp8_parts p) {
+    const __m256i k = _mm256_srai_epi32(_mm256_sub_epi32(p.kb, _mm256_set1_epi32(0x4b400000)), 3);
+    const __m256i k1 = _mm256_srai_epi32(k, 1), k2 = _mm256_sub_epi32(k, k1);
+    const __m256i b = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, b), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, b), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p.e, s1), s2);
+}
+// e^x within 0.63 ulp for x in [-87, 87]; other lanes (and NaN) give
+// garbage: the body sends them to the scalar code (HAVE_VF_EXP_IN).
+#define HAVE_VF_EXP_IN 1
+#define EXP_IN_MAX 87.0f
+static inline vf vf_exp_in(vf x) { return exp8_scale(exp8_core(x, x, false)); }
+// e^{x - m} for floats x <= m (softmax's shifted exponentials), within 0.66
+// ulp where normal (AVX-512's vf_exp_shifted, in 8 lanes): d = x - m is
+// taken with its rounding error err (Knuth's two-sum) folded into r, which
+// costs another rounding of r (2^-29) and, |n| up to 1731, a larger tail
+// error (2^-31.2): 9.5·10^-9 relative in all, 0.16 ulp. A block with a lane
+// below -87 (or NaN) scales in two steps, where subnormal results round a
+// second time; there d below -150 is taken as -150 (the result 0, as
+// e^d's), -inf - m gives 0, NaN and inf - inf NaN. The clamps cost the
+// common block nothing (log_softmax_c1024 1.47 -> 1.58 elements/ns).
+static inline vf vf_exp_shifted(vf x, vf m) {
+    const __m256 nm = _mm256_xor_ps(_mm256_set1_ps(-0.0f), m);
+    const __m256 d = _mm256_add_ps(x, nm), bb = _mm256_sub_ps(d, x);
+    __m256 err = _mm256_add_ps(_mm256_sub_ps(x, _mm256_sub_ps(d, bb)), _mm256_sub_ps(nm, bb));
+    // All of d in [-87, 0]: x and m finite, so is err, and the results normal.
+    if (_mm256_movemask_ps(_mm256_cmp_ps(d, _mm256_set1_ps(-EXP_IN_MAX), _CMP_GE_OQ)) == 0xff)
+        return exp8_scale(exp8_core(d, err, true));
+    err = _mm256_max_ps(err, _mm256_set1_ps(-1.0f)); // NaN (infinite x or m) → -1, harmless
+    const __m256 dc = _mm256_max_ps(_mm256_set1_ps(-150.0f), d); // keeps NaN
+    return exp8_scale2(exp8_core(dc, err, true));
+}
 
 // Horizontal max (a > b ? a : b order, so a NaN lane may or may not win).
 static inline float vf_hmax(vf a) {
@@ -141,7 +249,10 @@ static inline vd vd_nabs_clamp(vd a, double c) {
     const __m256d s = _mm256_set1_pd(-0.0), nc = _mm256_set1_pd(-c);
     return (vd){_mm256_max_pd(_mm256_or_pd(a.lo, s), nc), _mm256_max_pd(_mm256_or_pd(a.hi, s), nc)};
 }
-// 1/a for a in [1, 2] (the body needs 2^-41; this is the division's rounding)
+// 1/a for a in [1, 2] (the body needs 2^-41; this is the division's rounding).
+// VRCPPS's estimate refined by r·(1 + t + t² + t³) in its place measured
+// slower (silu_grad 1.00 -> 0.72 elements/ns): the division is not what
+// limits it.
 static inline vd vd_recip(vd a) { return vd_div(vd_set1(1.0), a); }
 // VW floats from p as doubles, and d rounded to floats at p
 static inline vd vd_load_f(const float *p) {
@@ -176,6 +287,96 @@ static inline double vd_hsum(vd a) {
     __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
     return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
 }
+
+// ---- rows of a narrow softmax, 8 at a time (the body's softmax_narrow_groups) ----
+// As on AVX-512: each of 8 rows (cols < 16 floats) is loaded as one or two
+// vectors (four quarters for the sums), and the 8 vectors are reduced together
+// by a butterfly (128-bit halves, then lane pairs, then lanes: 7 combinations
+// of two shuffles each instead of 8 horizontal reductions and scalar stores),
+// coming out with row 2k + m in lane k + 4m (floats; rows 4h + 2k + m in lane
+// 2m + k of half h for the doubles, whose last level is a lane permutation)
+// before one permutation puts row j in lane j. Each row meets the same tree
+// wherever it sits among the 8, so a row gets the same bits alone as among
+// others. softmax_c10 at 4 Ki, elements/ns: 1.41 with per-row reductions,
+// 1.44 with these on masked loads, 1.73 with whole loads and quarters (and
+// vf_exp_shifted's cheaper common block, 1.47 -> 1.57, in between).
+#define HAVE_ROW_GROUPS 1
+typedef __m256i vi; // 8 lane indices
+#define BFLY(OP, SH, a, b, i1, i2) OP(SH(a, b, i1), SH(a, b, i2))
+#define Q1010 _MM_SHUFFLE(1, 0, 1, 0)
+#define Q3232 _MM_SHUFFLE(3, 2, 3, 2)
+#define Q2020 _MM_SHUFFLE(2, 0, 2, 0)
+#define Q3131 _MM_SHUFFLE(3, 1, 3, 1)
+// Lane r: the maximum of row r (r < nr) of x, rows of cols < 16 floats; NaN
+// may or may not win (the row comes out NaN either way). A row of 8 or more
+// is two whole loads, the second ending at the row's end (the overlap does
+// not change a maximum); a shorter one a masked load padded with -inf.
+static inline vf group_max(const float *x, int64_t cols, int nr) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    const __m256i m0 = first_lanes((int)cols);
+    __m256 v[8], w[4], t[2];
+    for (int r = 0; r < 8; r++) {
+        const float *p = x + r * cols;
+        if (r >= nr) v[r] = ninf;
+        else if (cols >= 8) v[r] = _mm256_max_ps(_mm256_loadu_ps(p + cols - 8), _mm256_loadu_ps(p));
+        else v[r] = _mm256_blendv_ps(ninf, _mm256_maskload_ps(p, m0), _mm256_castsi256_ps(m0));
+    }
+    for (int i = 0; i < 4; i++)
+        w[i] = BFLY(_mm256_max_ps, _mm256_permute2f128_ps, v[2 * i], v[2 * i + 1], 0x20, 0x31);
+    for (int i = 0; i < 2; i++)
+        t[i] = BFLY(_mm256_max_ps, _mm256_shuffle_ps, w[2 * i], w[2 * i + 1], Q1010, Q3232);
+    const __m256 z = BFLY(_mm256_max_ps, _mm256_shuffle_ps, t[0], t[1], Q2020, Q3131);
+    return _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+// Lane r: the sum of row r (r < nr) of x in double, else 0: the row's
+// quarters of 4 floats converted straight from memory (a partial one by a
+// masked load) and added in order, then the butterfly.
+static inline vd group_sum_d(const float *x, int64_t cols, int nr) {
+    const int nq = (int)((cols + 3) / 4);
+    const __m128i mq = _mm_cmpgt_epi32(_mm_set1_epi32((int)cols - 4 * (nq - 1)),
+                                       _mm_setr_epi32(0, 1, 2, 3)); // the last quarter's
+    __m256d v[8], w[4], t[2];
+    for (int r = 0; r < 8; r++) {
+        const float *p = x + r * cols;
+        if (r >= nr) {
+            v[r] = _mm256_setzero_pd();
+            continue;
+        }
+        v[r] = _mm256_cvtps_pd(nq == 1 ? _mm_maskload_ps(p, mq) : _mm_loadu_ps(p));
+        for (int q = 1; q < nq; q++)
+            v[r] = _mm256_add_pd(v[r], _mm256_cvtps_pd(q == nq - 1 ? _mm_maskload_ps(p + 4 * q, mq)
+                                                                     : _mm_loadu_ps(p + 4 * q)));
+    }
+    for (int i = 0; i < 4; i++)
+        w[i] = BFLY(_mm256_add_pd, _mm256_permute2f128_pd, v[2 * i], v[2 * i + 1], 0x20, 0x31);
+    for (int i = 0; i < 2; i++) // rows 4i + (0, 2, 1, 3)
+        t[i] = _mm256_add_pd(_mm256_unpacklo_pd(w[2 * i], w[2 * i + 1]),
+                             _mm256_unpackhi_pd(w[2 * i], w[2 * i + 1]));
+    return (vd){_mm256_permute4x64_pd(t[0], _MM_SHUFFLE(3, 1, 2, 0)),
+                _mm256_permute4x64_pd(t[1], _MM_SHUFFLE(3, 1, 2, 0))};
+}
+// idx[b], b < cols: lane l of block b of 8 rows of cols floats belongs to
+// row (8·b + l)/cols (counted, not divided: this runs once per call).
+static inline void group_index(vi *idx, int64_t cols) {
+    int32_t t[8];
+    int32_t row = 0, c = 0;
+    for (int64_t b = 0; b < cols; b++) {
+        for (int l = 0; l < 8; l++) {
+            t[l] = row;
+            if (++c == cols) c = 0, row++;
+        }
+        idx[b] = _mm256_loadu_si256((const __m256i *)t);
+    }
+}
+// Lane l: v's lane i[l]
+static inline vf vf_perm(vf v, vi i) { return _mm256_permutevar8x32_ps(v, i); }
+
+// tanh and softplus in double from the body's own exp pieces instead of
+// SLEEF's tanhf8 and expf8 + log1pf8 (see k_tanh, k_softplus).
+#define TANH_FROM_EXPM1 1
+#define SOFTPLUS_IN_DOUBLE 1
+// The exp-based forward loops take two blocks at a time (FWD_LOOP2).
+#define FWD_PAIRS 1
 
 #define VW 8 // floats per block
 #define KERNELS_NAME "avx2"
