@@ -1438,3 +1438,140 @@ Test(activations, parse_errors_name_the_problem) {
     cr_assert_eq(soma_activation_parse("relu", NULL), SOMA_E_INVALID);
 }
 
+
+// silu on the AVX2 set takes whole pairs of blocks with every lane in
+// [-16, 87] through a shorter form of its kernel (kernels/avx2/act_avx2.c:
+// silu_pair, the same bits as k_silu, which other pairs, the tail and a lone
+// element take): every 997th float of [-17, 88], and every float within
+// 4096 of -16.6, -16, 0, 87 and 87.5 (where pairs mix lanes on both sides of
+// the split) and of 89, 100 and 150 (past it), within silu's 2 ulp of long
+// double and bit for bit as each element alone.
+static void check_silu_pair_split(void) {
+    enum { AROUND = 4096, NC = 8 };
+    const float centers[NC] = {-16.6f, -16.0f, 0.0f, 87.0f, 87.5f, 89.0f, 100.0f, 150.0f};
+    const uint32_t lo = 0xc1880000u, hi = 0x42b00000u; // -17, 88
+    const int64_t nsweep = (int64_t)((lo - 0x80000000u) + hi) / 997 + 1;
+    const int64_t n = nsweep + NC * 2 * AROUND;
+    soma_activation a = parse_ok("silu");
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    cr_assert(x && y);
+    int64_t k = 0;
+    for (int64_t i = 0; i < nsweep; i++) {
+        const uint64_t b = (uint64_t)i * 997; // -17 up to -0, then +0 up to 88
+        uint32_t u = b <= lo - 0x80000000u ? lo - (uint32_t)b : (uint32_t)(b - (lo - 0x80000000u));
+        memcpy(&x[k++], &u, sizeof u);
+    }
+    for (int c = 0; c < NC; c++) {
+        float v = centers[c];
+        for (int j = 0; j < AROUND; j++) v = nextafterf(v, -INFINITY);
+        for (int j = 0; j < 2 * AROUND; j++, v = nextafterf(v, INFINITY)) x[k++] = v;
+    }
+    cr_assert_eq(k, n);
+    soma_activation_forward(&a, y, x, 1, n);
+    int64_t worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t u = ulps(y[i], r_silu(x[i], NULL));
+        cr_assert(u <= 2, "[%s] silu(%a) = %a, want %.12Lg", cur_set, x[i], y[i],
+                  r_silu(x[i], NULL));
+        worst = u > worst ? u : worst;
+        float y1;
+        soma_activation_forward(&a, &y1, &x[i], 1, 1);
+        cr_assert(same_bits(y[i], y1), "[%s] silu(%a) = %a, alone %a", cur_set, x[i], y[i], y1);
+    }
+    fprintf(stderr, "[%s] silu over [-17, 88] and its splits: max %lld ulp over %lld points\n",
+            cur_set, (long long)worst, (long long)n);
+    // A pair's test takes one minimum and one maximum of its two blocks,
+    // which return the second block's lane where either is NaN: every two
+    // values of these in the same lane of a pair's blocks (and others 1).
+    const float sp[] = {NAN, -NAN, INFINITY, -INFINITY, -100, -17, 100, 1, 0, -0.0f};
+    enum { NS = sizeof sp / sizeof *sp };
+    float xp[2 * 8 * 2], yp[2 * 8 * 2];
+    for (int i = 0; i < NS; i++)
+        for (int j = 0; j < NS; j++)
+            for (int lane = 0; lane < 8; lane += 7) {
+                for (int t = 0; t < 32; t++) xp[t] = 1;
+                xp[lane] = sp[i], xp[8 + lane] = sp[j]; // a pair of 8-float blocks
+                xp[16 + lane] = sp[i], xp[16 + 8 + lane] = sp[j]; // or the halves of one of 16
+                soma_activation_forward(&a, yp, xp, 1, 32);
+                for (int t = 0; t < 32; t++) {
+                    float y1;
+                    soma_activation_forward(&a, &y1, &xp[t], 1, 1);
+                    cr_assert(same_bits(yp[t], y1), "[%s] silu(%a) = %a in a pair, alone %a",
+                              cur_set, xp[t], yp[t], y1);
+                    cr_assert(ulps(yp[t], r_silu(xp[t], NULL)) <= 2, "[%s] silu(%a) = %a",
+                              cur_set, xp[t], yp[t]);
+                }
+            }
+    free(x), free(y);
+}
+
+Test(activations, silu_pair_split) { for_each_set(check_silu_pair_split); }
+
+// Narrow softmax rows on the AVX2 set take e^{x - K·ln2}, K = round(m·log2 e),
+// for rows whose maximum m is within ±64 and lanes x >= m - 86, and recompute
+// other lanes (below m - 86, NaN) and rows (|m| > 64, inf, NaN) another way
+// (kernels/avx2/act_avx2.c: HAVE_EXP_ROWSHIFT). Rows of widths 1..15 centred
+// on both sides of ±64 and elsewhere, spread so that lanes fall on both
+// sides of m - 86 (and past m - 104, where results are 0), some with -inf
+// or NaN: within 2 ulp of long double, and each row the same bits alone as
+// among others. The largest error of normal results, in fractional ulps,
+// is held to 1.8 on that set (1.69 there; 1.97 when the sums lack the
+// maxima's own rounding, rowshift_fix; 1.74 with vf_exp_shifted).
+static void check_softmax_rowshift(void) {
+    enum { ROWS = 203, MAXC = 15, ROUNDS = 40 };
+    const float centers[] = {0, 8, -8, 63.9f, 64, 64.01f, -63.9f, -64, -64.01f, 100, -100, 1e4f};
+    const float spreads[] = {1, 20, 85.9f, 86.1f, 90, 110, 200};
+    soma_activation a = parse_ok("softmax");
+    float *x = malloc(ROWS * MAXC * sizeof *x), *y = malloc(ROWS * MAXC * sizeof *y);
+    cr_assert(x && y);
+    int64_t worst = 0;
+    double worst_frac = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int cols = 1; cols <= MAXC; cols++) {
+            for (int r = 0; r < ROWS; r++) {
+                const float c = centers[(int)(urand() * (sizeof centers / sizeof *centers))];
+                const float s = spreads[(int)(urand() * (sizeof spreads / sizeof *spreads))];
+                float *xr = x + r * cols;
+                xr[0] = c; // the maximum, then lanes below it
+                for (int j = 1; j < cols; j++) xr[j] = (float)(c - s * urand());
+                if (cols > 1 && urand() < 0.3) xr[1] = (float)(c - 86 + 0.01 * (2 * urand() - 1));
+                if (cols > 2 && r % 37 == 5) xr[2] = -INFINITY;
+                if (cols > 2 && r % 41 == 7) xr[2] = NAN;
+                for (int j = cols - 1; j > 0; j--) { // the maximum anywhere
+                    const int i = (int)(urand() * (j + 1));
+                    const float t = xr[j];
+                    xr[j] = xr[i], xr[i] = t;
+                }
+            }
+            soma_activation_forward(&a, y, x, ROWS, cols);
+            for (int r = 0; r < ROWS; r++) {
+                float y1[MAXC];
+                LD want[MAXC];
+                soma_activation_forward(&a, y1, x + r * cols, 1, cols);
+                ref_softmax(want, x + r * cols, cols, false);
+                for (int j = 0; j < cols; j++) {
+                    const float got = y[r * cols + j];
+                    cr_assert(same_bits(got, y1[j]), "[%s] cols %d row %d: [%d] %a alone %a",
+                              cur_set, cols, r, j, got, y1[j]);
+                    const int64_t u = ulps(got, want[j]);
+                    cr_assert(u <= 2, "[%s] cols %d row %d: softmax[%d] of %a = %a, want %.12Lg",
+                              cur_set, cols, r, j, x[r * cols + j], got, want[j]);
+                    worst = u > worst ? u : worst;
+                    if (fabsl(want[j]) >= 0x1p-126L) {
+                        const double f = frac_ulps_l(got, want[j]);
+                        cr_assert(f <= 1.8 || strcmp(cur_set, "avx2"),
+                                  "[%s] cols %d row %d: softmax[%d] of %a = %a, want %.12Lg "
+                                  "(%.3f ulp > 1.8)",
+                                  cur_set, cols, r, j, x[r * cols + j], got, want[j], f);
+                        worst_frac = f > worst_frac ? f : worst_frac;
+                    }
+                }
+            }
+        }
+    }
+    fprintf(stderr, "[%s] softmax rows about ±64 and m - 86: max %lld ulp (normal results %.3f)\n",
+            cur_set, (long long)worst, worst_frac);
+    free(x), free(y);
+}
+
+Test(activations, softmax_rowshift) { for_each_set(check_softmax_rowshift); }

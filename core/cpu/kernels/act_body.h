@@ -392,6 +392,32 @@ static void fwd_fix(const soma_activation *a, float *y, vf v, vf r, unsigned h, 
     } while (0)
 #endif
 
+#ifdef HAVE_SILU_PAIR
+// silu two blocks at a time through the helper layer's silu_pair, which
+// computes k_silu's bits more cheaply where every lane of both blocks lies
+// in its range; a pair it refuses (a lane outside, NaN, inf) goes through
+// k_silu and h_silu as FWD_LOOP2's would.
+static void silu_forward(const soma_activation *a, float *y, const float *x, int64_t n) {
+    int64_t i2 = 0;
+    for (; i2 + 2 * VW <= n; i2 += 2 * VW) {
+        const vf v0 = vf_load(x + i2), v1 = vf_load(x + i2 + VW);
+        vf r0, r1;
+        if (silu_pair(v0, v1, &r0, &r1)) {
+            vf_store(y + i2, r0);
+            vf_store(y + i2 + VW, r1);
+            continue;
+        }
+        for (int b = 0; b < 2; b++) {
+            const vf v = b ? v1 : v0, r = k_silu(v);
+            const unsigned h = vm_bits(h_silu(v));
+            if (!h) vf_store(y + i2 + b * VW, r);
+            else fwd_fix(a, y + i2 + b * VW, v, r, h, VW);
+        }
+    }
+    FWD_LOOP_FROM(i2, k_silu(v), h_silu(v));
+}
+#endif
+
 static void bwd_fix(const soma_activation *a, float *dx, vf xv, vf gv, vf r, unsigned h, int w) {
     float xs[VW], gs[VW], ds[VW], ys[VW] = {0};
     vf_store(xs, xv);
@@ -634,6 +660,20 @@ static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols)
 #endif
 
 #ifdef HAVE_ROW_GROUPS
+// idx[b], b < cols: lane l of block b of VW rows of cols floats belongs to
+// row (VW·b + l)/cols (counted, not divided: this runs once per call).
+static inline void group_index(vi *idx, int64_t cols) {
+    int32_t t[VW];
+    int32_t row = 0, c = 0;
+    for (int64_t b = 0; b < cols; b++) {
+        for (int l = 0; l < VW; l++) {
+            t[l] = row;
+            if (++c == cols) c = 0, row++;
+        }
+        idx[b] = vi_load(t);
+    }
+}
+
 // Where the helper layer reduces VW rows at once (group_max, group_sum_d:
 // one vector of VW row values each; 16 rows on AVX-512, 8 on AVX2), narrow
 // rows go VW at a time: a group of VW rows is cols whole blocks, and each
@@ -646,11 +686,18 @@ static void softmax_narrow(float *y, const float *x, int64_t rows, int64_t cols)
 // softmax_narrow's, with the exponentials from the helper layer's inline
 // vf_exp_shifted (within 0.63 ulp on AVX-512, 0.66 on AVX2; SLEEF's expf and
 // shifted_exp's correction reach 1.5), which a layer with HAVE_ROW_GROUPS
-// must have: the rows' results within 2 ulp.
+// must have: the rows' results within 2 ulp. A layer with HAVE_EXP_ROWSHIFT
+// (AVX2) gives rows other shifts than their maxima (rowshift_make,
+// vf_exp_rowshift_ok, rowshift_fix: see there), into a buffer of its own.
 static void softmax_narrow_groups(float *y, const float *x, int64_t rows, int64_t cols) {
     vi idx[NARROW_COLS];
     group_index(idx, cols);
     enum { G = NARROW_ROWS / VW };
+#ifdef HAVE_EXP_ROWSHIFT
+    // The exponentials apart from y, so that x stays whole for their second
+    // pass (y may be x) until the scaling.
+    float eb[NARROW_ROWS * NARROW_COLS];
+#endif
     for (int64_t r0 = 0; r0 < rows; r0 += NARROW_ROWS) {
         const int64_t nrc = rows - r0 < NARROW_ROWS ? rows - r0 : NARROW_ROWS;
         const int ng = (int)((nrc + VW - 1) / VW);
@@ -660,9 +707,39 @@ static void softmax_narrow_groups(float *y, const float *x, int64_t rows, int64_
             nr[g] = nrc - g * VW < VW ? (int)(nrc - g * VW) : VW;
             m[g] = group_max(x + (r0 + g * VW) * cols, cols, nr[g]);
         }
+#ifdef HAVE_EXP_ROWSHIFT
+        rowshift rs[G];
+        for (int g = 0; g < ng; g++) rowshift_make(&rs[g], m[g], nr[g]);
+#endif
         for (int g = 0; g < ng; g++) {
             const int64_t n = nr[g] * cols;
             const float *xg = x + (r0 + g * VW) * cols;
+#ifdef HAVE_EXP_ROWSHIFT
+            float *yg = eb + g * VW * cols;
+            // The group's exponentials in one pass with the lanes' checks
+            // gathered, and a second, block by block, where one failed.
+            vm ok = rowshift_all();
+            int b = 0;
+            for (; (b + 2) * VW <= n; b += 2) {
+                const vf v0 = vf_load(xg + b * VW), v1 = vf_load(xg + (b + 1) * VW);
+                const vf e0 = vf_exp_rowshift_ok(&rs[g], v0, idx[b], &ok);
+                const vf e1 = vf_exp_rowshift_ok(&rs[g], v1, idx[b + 1], &ok);
+                vf_store(yg + b * VW, e0);
+                vf_store(yg + (b + 1) * VW, e1);
+            }
+            for (; b * VW < n; b++) {
+                const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
+                const vf v = load_w(xg + b * VW, w, 0.0f);
+                store_w(yg + b * VW, vf_exp_rowshift_ok(&rs[g], v, idx[b], &ok), w);
+            }
+            if (!rowshift_ok(ok)) {
+                for (b = 0; b * VW < n; b++) {
+                    const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
+                    const vf v = load_w(xg + b * VW, w, 0.0f);
+                    store_w(yg + b * VW, vf_exp_rowshift(&rs[g], v, idx[b]), w);
+                }
+            }
+#else
             float *yg = y + (r0 + g * VW) * cols;
             int b = 0;
 #ifdef FWD_PAIRS // two blocks at a time, as FWD_LOOP2
@@ -679,16 +756,26 @@ static void softmax_narrow_groups(float *y, const float *x, int64_t rows, int64_
                 const vf v = load_w(xg + b * VW, w, 0.0f);
                 store_w(yg + b * VW, vf_exp_shifted(v, vf_perm(m[g], idx[b])), w);
             }
+#endif
         }
         recip_pair inv[G];
         for (int g = 0; g < ng; g++)
+#ifdef HAVE_EXP_ROWSHIFT
+            inv[g] = recip_split(vd_add(group_sum_d(eb + g * VW * cols, cols, nr[g]),
+                                        rowshift_fix(&rs[g])));
+#else
             inv[g] = recip_split(group_sum_d(y + (r0 + g * VW) * cols, cols, nr[g]));
+#endif
         for (int g = 0; g < ng; g++) {
             const int64_t n = nr[g] * cols;
             float *yg = y + (r0 + g * VW) * cols;
             for (int b = 0; b * VW < n; b++) {
                 const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
+#ifdef HAVE_EXP_ROWSHIFT
+                const vf e = load_w(eb + g * VW * cols + b * VW, w, 0.0f);
+#else
                 const vf e = load_w(yg + b * VW, w, 0.0f);
+#endif
                 store_w(yg + b * VW,
                         scale_by(e, vf_perm(inv[g].h, idx[b]), vf_perm(inv[g].l, idx[b])), w);
             }
@@ -795,7 +882,11 @@ static bool forward(const soma_activation *a, float *y, const float *x, int64_t 
     case SOMA_ACT_SIGMOID: FWD_LOOP2(k_sigmoid(v), h_sigmoid(v)); return true;
     case SOMA_ACT_TANH: FWD_LOOP2(k_tanh(v), vm_none()); return true;
     case SOMA_ACT_EXPONENTIAL: FWD_LOOP2(k_exponential(v), h_exponential(v)); return true;
+#ifdef HAVE_SILU_PAIR
+    case SOMA_ACT_SILU: silu_forward(a, y, x, n); return true;
+#else
     case SOMA_ACT_SILU: FWD_LOOP2(k_silu(v), h_silu(v)); return true;
+#endif
     case SOMA_ACT_SOFTPLUS: FWD_LOOP2(k_softplus(v), vm_none()); return true;
     case SOMA_ACT_LOG_SIGMOID: FWD_LOOP(k_log_sigmoid(v), vm_none()); return true;
     case SOMA_ACT_ELU: FWD_LOOP(k_elu(v, p0), vm_none()); return true;

@@ -24,7 +24,9 @@
 // - softmax rows take x - max as a float plus its exact rounding error, and
 //   sum in double (on AVX-512, narrow rows take e^{x - max} from an inline
 //   float exponential that folds the rounding error in, vf_exp_shifted; on
-//   AVX2 all softmax rows do, narrow ones 8 at a time as AVX-512's 16);
+//   AVX2 all softmax rows do, narrow ones 8 at a time as AVX-512's 16, and
+//   those with a maximum m within ±64 take e^{x - K·ln2} instead, K an
+//   integer near m·log2 e, where x itself is exact: HAVE_EXP_ROWSHIFT);
 // - on AVX2, exponential, sigmoid and silu take e^x from an inline float
 //   exponential (vf_exp_in, within 0.63 ulp, below), and tanh and softplus
 //   run in double from the body's exp pieces (TANH_FROM_EXPM1,
@@ -139,8 +141,12 @@ typedef struct {
     __m256i kb; // n in the low bits (n + 0x4b400000)
 } exp8_parts;
 // y within ±150 or NaN; err (finite, |err| <= 1) is added to r where
-// with_err: e^{y + err}.
-static inline exp8_parts exp8_core(__m256 y, __m256 err, bool with_err) {
+// with_err: e^{y + err}, as h + s (Th and Th·p + Tl, before their sum).
+typedef struct {
+    __m256 h, s;
+    __m256i kb;
+} exp8_hs;
+static inline exp8_hs exp8_core_hs(__m256 y, __m256 err, bool with_err) {
     const __m256 sh = _mm256_set1_ps(0x1.8p23f);
     const __m256 kb = _mm256_fmadd_ps(y, _mm256_set1_ps(0x1.715476p+3f), sh);
     const __m256 t = _mm256_sub_ps(kb, sh);
@@ -153,7 +159,11 @@ static inline exp8_parts exp8_core(__m256 y, __m256 err, bool with_err) {
     const __m256i j = _mm256_castps_si256(kb);
     const __m256 h = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_th), j);
     const __m256 l = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_tl), j);
-    return (exp8_parts){_mm256_add_ps(h, _mm256_fmadd_ps(h, p, l)), _mm256_castps_si256(kb)};
+    return (exp8_hs){h, _mm256_fmadd_ps(h, p, l), _mm256_castps_si256(kb)};
+}
+static inline exp8_parts exp8_core(__m256 y, __m256 err, bool with_err) {
+    const exp8_hs q = exp8_core_hs(y, err, with_err);
+    return (exp8_parts){_mm256_add_ps(q.h, q.s), q.kb};
 }
 // e·2^k by adding k to the exponent field, for results in the normal range
 // (y in [-87, 88]: k in [-126, 127] and, at k = -126, j >= 4 and e > 1).
@@ -199,6 +209,51 @@ static inline vf vf_exp_shifted(vf x, vf m) {
     err = _mm256_max_ps(err, _mm256_set1_ps(-1.0f)); // NaN (infinite x or m) → -1, harmless
     const __m256 dc = _mm256_max_ps(_mm256_set1_ps(-150.0f), d); // keeps NaN
     return exp8_scale2(exp8_core(dc, err, true));
+}
+
+// silu on two blocks at once where every lane is in [-16, 87] (the body's
+// silu_forward; HAVE_SILU_PAIR): k_silu's steps with two taken out, the
+// same bits. e = e^{-x} is vf_exp_in's with the argument's sign folded into
+// the constants (-x is exact and round to nearest is symmetric, so r, p and
+// e come out as vf_exp_in(-x)'s), and without k_silu's clamp of -x at -87.
+// 1 + e's rounding error is t = (1 - d) + e, no Fast2Sum ordering by min
+// and max: for d <= 2^24 (x >= -16.6), 1 and d are multiples of ulp(d), so
+// 1 - d is exact, and (1 - d) + e is the error of a float sum, itself a
+// float, hence exact too: the same t. The pair's test (one min, one max,
+// two compares, and NaN from the results: NaN x and +inf give NaN) costs
+// less than h_silu's two compares per block. Any lane outside, NaN or inf
+// sends the pair to k_silu and the scalar code. silu at 4 Ki on uniform
+// [-8, 8], elements/ns: 2.38 with FWD_LOOP2, 2.82 this way; four blocks
+// per test 2.87 (not kept), and even VRCPPS·x in place of the division (not
+// accurate) only 2.88: the FMA pipes, not the divider, limit it.
+#define HAVE_SILU_PAIR 1
+static inline __m256 silu_mid(__m256 x) {
+    const __m256 sh = _mm256_set1_ps(0x1.8p23f), one = _mm256_set1_ps(1.0f);
+    const __m256 kb = _mm256_fmadd_ps(x, _mm256_set1_ps(-0x1.715476p+3f), sh);
+    const __m256 n = _mm256_sub_ps(kb, sh);
+    __m256 s = _mm256_fmadd_ps(n, _mm256_set1_ps(0x1.62ep-4f), x); // s = -r
+    s = _mm256_fmadd_ps(n, _mm256_set1_ps(0x1.0bfbe8p-18f), s);
+    __m256 q = _mm256_fnmadd_ps(_mm256_set1_ps(0x1.555556p-5f), s, _mm256_set1_ps(0x1.555556p-3f));
+    q = _mm256_fnmadd_ps(q, s, _mm256_set1_ps(0.5f));
+    const __m256 p = _mm256_fmsub_ps(_mm256_mul_ps(s, s), q, s);
+    const __m256i j = _mm256_castps_si256(kb);
+    const __m256 h = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_th), j);
+    const __m256 l = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_tl), j);
+    const __m256 e = exp8_scale((exp8_parts){_mm256_add_ps(h, _mm256_fmadd_ps(h, p, l)), j});
+    const __m256 d = _mm256_add_ps(one, e);
+    const __m256 t = _mm256_add_ps(_mm256_sub_ps(one, d), e);
+    const __m256 qt = _mm256_div_ps(x, d), rho = _mm256_rcp_ps(d);
+    const __m256 c = _mm256_fmadd_ps(qt, t, _mm256_fmsub_ps(qt, d, x)); // q·(d + t) - x
+    return _mm256_fnmadd_ps(c, rho, qt);
+}
+// r0, r1: silu of x0, x1; true where they may be stored as they are.
+static inline bool silu_pair(vf x0, vf x1, vf *r0, vf *r1) {
+    *r0 = silu_mid(x0);
+    *r1 = silu_mid(x1);
+    const vm out = vm_or(vm_or(vf_lt(vf_min(x0, x1), vf_set1(-16.0f)),
+                               vf_gt(vf_max(x0, x1), vf_set1(EXP_IN_MAX))),
+                         _mm256_cmp_ps(*r0, *r1, _CMP_UNORD_Q));
+    return vm_bits(out) == 0;
 }
 
 // Horizontal max (a > b ? a : b order, so a NaN lane may or may not win).
@@ -331,10 +386,11 @@ static inline vf group_max(const float *x, int64_t cols, int nr) {
 // Lane r: the sum of row r (r < nr) of x in double, else 0: the row's
 // quarters of 4 floats converted straight from memory (a partial one by a
 // masked load) and added in order, then the butterfly.
-static inline vd group_sum_d(const float *x, int64_t cols, int nr) {
-    const int nq = (int)((cols + 3) / 4);
-    const __m128i mq = _mm_cmpgt_epi32(_mm_set1_epi32((int)cols - 4 * (nq - 1)),
-                                       _mm_setr_epi32(0, 1, 2, 3)); // the last quarter's
+// nq quarters a row (the last one's lanes mq), as a constant where
+// group_sum_d calls it: the loops unrolled and v in registers (softmax_c10
+// at 4 Ki, elements/ns: 1.70 -> 1.90; the rows' loop kept v on the stack).
+__attribute__((always_inline)) static inline vd group_sum_q(const float *x, int64_t cols, int nr,
+                                                            int nq, __m128i mq) {
     __m256d v[8], w[4], t[2];
     for (int r = 0; r < 8; r++) {
         const float *p = x + r * cols;
@@ -355,21 +411,117 @@ static inline vd group_sum_d(const float *x, int64_t cols, int nr) {
     return (vd){_mm256_permute4x64_pd(t[0], _MM_SHUFFLE(3, 1, 2, 0)),
                 _mm256_permute4x64_pd(t[1], _MM_SHUFFLE(3, 1, 2, 0))};
 }
-// idx[b], b < cols: lane l of block b of 8 rows of cols floats belongs to
-// row (8·b + l)/cols (counted, not divided: this runs once per call).
-static inline void group_index(vi *idx, int64_t cols) {
-    int32_t t[8];
-    int32_t row = 0, c = 0;
-    for (int64_t b = 0; b < cols; b++) {
-        for (int l = 0; l < 8; l++) {
-            t[l] = row;
-            if (++c == cols) c = 0, row++;
-        }
-        idx[b] = _mm256_loadu_si256((const __m256i *)t);
+static inline vd group_sum_d(const float *x, int64_t cols, int nr) {
+    const int nq = (int)((cols + 3) / 4);
+    const __m128i mq = _mm_cmpgt_epi32(_mm_set1_epi32((int)cols - 4 * (nq - 1)),
+                                       _mm_setr_epi32(0, 1, 2, 3)); // the last quarter's
+    switch (nq) { // cols < 16
+    case 1: return group_sum_q(x, cols, nr, 1, mq);
+    case 2: return group_sum_q(x, cols, nr, 2, mq);
+    case 3: return group_sum_q(x, cols, nr, 3, mq);
+    default: return group_sum_q(x, cols, nr, 4, mq);
     }
 }
+// VW lane indices from memory (the body's group_index)
+static inline vi vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 // Lane l: v's lane i[l]
 static inline vf vf_perm(vf v, vi i) { return _mm256_permutevar8x32_ps(v, i); }
+
+// Narrow softmax rows with their shift as a power of two (the body's
+// softmax_narrow_groups; HAVE_EXP_ROWSHIFT): softmax is the same for any
+// shift of a row's x, so instead of e^{x - m}, whose x - m rounds and needs
+// its error folded into r (a two-sum: six additions a block), a row with m
+// in [-64, 64] (a "near" row) takes e^{x - K·ln2}, K = round(m·log2 e):
+// e^x from exp8_core of x itself, its scale lowered by K in the exponent
+// field (integer additions, exact), within 0.63 ulp as vf_exp_in's (|x| <=
+// 150). For x >= m - 86, x - K·ln2 is in [-86.4, 0.35]: the results normal
+// and below 1.5 (the sum at least e^{-0.35}). A block with any other lane
+// (x below m - 86 or NaN in a near row, or a lane of a "far" row: |m| > 64,
+// inf or NaN) recomputes those lanes in rowshift_slow: near rows' from x
+// held at m - 110 (NaN kept) and scaled in two steps, as exp8_scale2 (0
+// below), far rows' as vf_exp_shifted's e^{x - m}. Which way a lane goes
+// depends on its x and its row's m only, so a row gets the same bits alone
+// as among others. The sums get back the rounding of each row maximum's
+// own e (rowshift_fix): without it the row's other results took that
+// rounding on top of theirs (1.97 fractional ulps in the tests' rows about
+// ±64, against 1.74 before; 1.69 with it). softmax_c10 at 4 Ki,
+// elements/ns: 1.90 with vf_exp_shifted (and the unrolled sums), 2.07 this
+// way (2.17 without rowshift_fix; a check per block instead of one per
+// group 1.92; the exponentials straight into y, which leaves no x for a
+// group's second pass where y is x, about the same).
+#define HAVE_EXP_ROWSHIFT 1
+typedef struct {
+    __m256 lo;   // m - 86 for near rows, NaN for far ones
+    __m256 m;    // m (0 for rows past nr)
+    __m256i k23; // K << 23 (0 for far rows)
+    __m256 fix;  // near rows: e^{m - K·ln2} less its float (0 for far rows)
+} rowshift;
+// From the maxima of rows r < nr in lanes r.
+static inline void rowshift_make(rowshift *s, vf m, int nr) {
+    const __m256 mv = _mm256_and_ps(m, _mm256_castsi256_ps(first_lanes(nr))); // others +0
+    const __m256 near = _mm256_cmp_ps(vf_abs(mv), _mm256_set1_ps(64.0f), _CMP_LE_OQ);
+    const __m256 mn = _mm256_and_ps(mv, near);
+    const __m256i k = _mm256_cvtps_epi32(_mm256_mul_ps(mn, _mm256_set1_ps(0x1.715476p+0f)));
+    s->k23 = _mm256_slli_epi32(k, 23);
+    s->lo = _mm256_blendv_ps(_mm256_set1_ps(NAN), _mm256_sub_ps(mn, _mm256_set1_ps(86.0f)), near);
+    s->m = mv;
+    // The maximum's e as its block computes it, h + s rounded to the float
+    // e, and that rounding's error (h - e) + s, exact (Fast2Sum: h >= 1 >
+    // |s|), both times 2^{k - K} (k - K in [-1, 0]).
+    const exp8_hs q = exp8_core_hs(mn, mn, false);
+    const __m256 e = _mm256_add_ps(q.h, q.s), err = _mm256_add_ps(_mm256_sub_ps(q.h, e), q.s);
+    const __m256i kk = _mm256_sub_epi32(
+        _mm256_srai_epi32(_mm256_sub_epi32(q.kb, _mm256_set1_epi32(0x4b400000)), 3), k);
+    const __m256 sc =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(kk, _mm256_set1_epi32(127)), 23));
+    s->fix = _mm256_and_ps(_mm256_mul_ps(err, sc), near);
+}
+// What the rows' sums of their floats lack of their maxima's e (once each:
+// a row whose maximum is there twice gets half that rounding back).
+static inline vd rowshift_fix(const rowshift *s) { return vd_cvt(s->fix); }
+// The lanes of e not in ok, recomputed (see above); i, k23: the lanes' rows
+// and their K << 23.
+__attribute__((noinline)) static __m256 rowshift_slow(const rowshift *s, __m256 x, vi i,
+                                                      __m256i k23, __m256 ok, __m256 e) {
+    const __m256 lo = _mm256_permutevar8x32_ps(s->lo, i), m = _mm256_permutevar8x32_ps(s->m, i);
+    const __m256 far = _mm256_cmp_ps(lo, lo, _CMP_UNORD_Q);
+    // near: x >= m - 110 (lo - 24; NaN x stays NaN), e^{x - K·ln2} below
+    // 2^-158 there, 0 once scaled; |x| <= 174, |n| < 2^11 as exp8_core needs.
+    const __m256 xc = _mm256_max_ps(_mm256_sub_ps(lo, _mm256_set1_ps(24.0f)), x);
+    exp8_parts p = exp8_core(xc, xc, false);
+    p.kb = _mm256_sub_epi32(p.kb, _mm256_srai_epi32(k23, 20)); // n - 8K: k - K after >> 3
+    const __m256 en = exp8_scale2(p);
+    const __m256 ef = vf_exp_shifted(x, m);
+    return _mm256_blendv_ps(_mm256_blendv_ps(en, ef, far), e, ok);
+}
+// The near rows' e^{x - K·ln2} in every lane (lane l of row i[l]), and ok:
+// whether it is the lane's value (x >= its row's lo).
+static inline vf exp_rowshift_fast(const rowshift *s, vf x, vi i, __m256i k23, vm *ok) {
+    const exp8_parts p = exp8_core(x, x, false);
+    const __m256i kx =
+        _mm256_andnot_si256(_mm256_set1_epi32(7 << 20), _mm256_slli_epi32(p.kb, 20));
+    *ok = _mm256_cmp_ps(x, _mm256_permutevar8x32_ps(s->lo, i), _CMP_GE_OQ);
+    return _mm256_castsi256_ps(
+        _mm256_add_epi32(_mm256_castps_si256(p.e), _mm256_sub_epi32(kx, k23)));
+}
+// e^{x - K·ln2} for near rows (e^{x - m} for far ones), lane l of row i[l].
+static inline vf vf_exp_rowshift(const rowshift *s, vf x, vi i) {
+    const __m256i k23 = _mm256_permutevar8x32_epi32(s->k23, i);
+    vm ok;
+    const vf e = exp_rowshift_fast(s, x, i, k23, &ok);
+    if (_mm256_movemask_ps(ok) != 0xff) return rowshift_slow(s, x, i, k23, ok, e);
+    return e;
+}
+// The same where every lane's check passes (*ok keeps all its lanes set);
+// else garbage, *ok not all set.
+static inline vf vf_exp_rowshift_ok(const rowshift *s, vf x, vi i, vm *ok) {
+    vm k;
+    const vf e = exp_rowshift_fast(s, x, i, _mm256_permutevar8x32_epi32(s->k23, i), &k);
+    *ok = _mm256_and_ps(*ok, k);
+    return e;
+}
+static inline vm rowshift_all(void) { return _mm256_castsi256_ps(_mm256_set1_epi32(-1)); }
+static inline bool rowshift_ok(vm ok) { return _mm256_movemask_ps(ok) == 0xff; }
 
 // tanh and softplus in double from the body's own exp pieces instead of
 // SLEEF's tanhf8 and expf8 + log1pf8 (see k_tanh, k_softplus).

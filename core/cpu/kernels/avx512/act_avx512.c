@@ -292,19 +292,8 @@ static inline vd group_sum_d(const float *x, int64_t cols, int nr) {
     const __m512i o = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
     return (vd){_mm512_permutexvar_pd(o, u[0]), _mm512_permutexvar_pd(o, u[1])};
 }
-// idx[b], b < cols: lane l of block b of 16 rows of cols floats belongs to
-// row (16·b + l)/cols (counted, not divided: this runs once per call).
-static inline void group_index(vi *idx, int64_t cols) {
-    int32_t t[16];
-    int32_t row = 0, c = 0;
-    for (int64_t b = 0; b < cols; b++) {
-        for (int l = 0; l < 16; l++) {
-            t[l] = row;
-            if (++c == cols) c = 0, row++;
-        }
-        idx[b] = _mm512_loadu_si512(t);
-    }
-}
+// VW lane indices from memory (the body's group_index)
+static inline vi vi_load(const int32_t *p) { return _mm512_loadu_si512(p); }
 // Lane l: v's lane i[l]
 static inline vf vf_perm(vf v, vi i) { return _mm512_permutexvar_ps(i, v); }
 
