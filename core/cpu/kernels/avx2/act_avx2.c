@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "cpu/act.h"
+#include "cpu/kernels/exp8.h"
 
 // ---- helper layer: 8 floats (vf), their lane masks (vm), 8 doubles (vd) --------------
 
@@ -128,14 +129,7 @@ static inline vf vf_tanh(vf a) { return Sleef_tanhf8_u10avx2(a); }
 // exact while the result is a normal float (exp8_scale), else it rounds
 // once more (exp8_scale2: only into the subnormals). The tests' dense sweep
 // (inline_exp_dense_sweep) holds exponential on this set to 0.63 ulp.
-static const float exp8_th[8] = {
-    0x1p+0f, 0x1.172b84p+0f, 0x1.306fep+0f, 0x1.4bfdaep+0f,
-    0x1.6a09e6p+0f, 0x1.8ace54p+0f, 0x1.ae89fap+0f, 0x1.d5818ep+0f,
-};
-static const float exp8_tl[8] = {
-    0.0f, -0x1.c15742p-27f, 0x1.4636e2p-25f, -0x1.593abcp-25f,
-    0x1.9fcef4p-26f, 0x1.15506ep-27f, -0x1.a94b14p-26f, -0x1.822dbcp-27f,
-};
+static const float exp8_th[8] = {EXP8_TH}, exp8_tl[8] = {EXP8_TL}; // exp8.h
 typedef struct {
     __m256 e;   // 2^(j/8)·e^r, in [0.957, 1.92] (NaN for NaN y)
     __m256i kb; // n in the low bits (n + 0x4b400000)
@@ -147,13 +141,13 @@ typedef struct {
     __m256i kb;
 } exp8_hs;
 static inline exp8_hs exp8_core_hs(__m256 y, __m256 err, bool with_err) {
-    const __m256 sh = _mm256_set1_ps(0x1.8p23f);
-    const __m256 kb = _mm256_fmadd_ps(y, _mm256_set1_ps(0x1.715476p+3f), sh);
+    const __m256 sh = _mm256_set1_ps(EXP8_SHIFT);
+    const __m256 kb = _mm256_fmadd_ps(y, _mm256_set1_ps(EXP8_LOG2E_8), sh);
     const __m256 t = _mm256_sub_ps(kb, sh);
-    __m256 r = _mm256_fnmadd_ps(t, _mm256_set1_ps(0x1.62ep-4f), y);
-    r = _mm256_fnmadd_ps(t, _mm256_set1_ps(0x1.0bfbe8p-18f), r);
+    __m256 r = _mm256_fnmadd_ps(t, _mm256_set1_ps(EXP8_LN2_8_HI), y);
+    r = _mm256_fnmadd_ps(t, _mm256_set1_ps(EXP8_LN2_8_LO), r);
     if (with_err) r = _mm256_add_ps(r, err);
-    __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(0x1.555556p-5f), r, _mm256_set1_ps(0x1.555556p-3f));
+    __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(EXP8_C4), r, _mm256_set1_ps(EXP8_C3));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.5f));
     const __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r);
     const __m256i j = _mm256_castps_si256(kb);
@@ -230,12 +224,12 @@ static inline vf vf_exp_shifted(vf x, vf m) {
 // accurate) only 2.88: the FMA pipes, not the divider, limit it.
 #define HAVE_SILU_PAIR 1
 static inline __m256 silu_mid(__m256 x) {
-    const __m256 sh = _mm256_set1_ps(0x1.8p23f), one = _mm256_set1_ps(1.0f);
-    const __m256 kb = _mm256_fmadd_ps(x, _mm256_set1_ps(-0x1.715476p+3f), sh);
+    const __m256 sh = _mm256_set1_ps(EXP8_SHIFT), one = _mm256_set1_ps(1.0f);
+    const __m256 kb = _mm256_fmadd_ps(x, _mm256_set1_ps(-EXP8_LOG2E_8), sh);
     const __m256 n = _mm256_sub_ps(kb, sh);
-    __m256 s = _mm256_fmadd_ps(n, _mm256_set1_ps(0x1.62ep-4f), x); // s = -r
-    s = _mm256_fmadd_ps(n, _mm256_set1_ps(0x1.0bfbe8p-18f), s);
-    __m256 q = _mm256_fnmadd_ps(_mm256_set1_ps(0x1.555556p-5f), s, _mm256_set1_ps(0x1.555556p-3f));
+    __m256 s = _mm256_fmadd_ps(n, _mm256_set1_ps(EXP8_LN2_8_HI), x); // s = -r
+    s = _mm256_fmadd_ps(n, _mm256_set1_ps(EXP8_LN2_8_LO), s);
+    __m256 q = _mm256_fnmadd_ps(_mm256_set1_ps(EXP8_C4), s, _mm256_set1_ps(EXP8_C3));
     q = _mm256_fnmadd_ps(q, s, _mm256_set1_ps(0.5f));
     const __m256 p = _mm256_fmsub_ps(_mm256_mul_ps(s, s), q, s);
     const __m256i j = _mm256_castps_si256(kb);

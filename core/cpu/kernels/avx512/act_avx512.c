@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cpu/act.h"
+#include "cpu/kernels/exp8.h"
 
 // ---- helper layer: 16 floats (vf), their lane masks (vm), 16 doubles (vd) ------------
 
@@ -164,23 +165,19 @@ static inline vd vd_exp_tab(vd x) { return (vd){exp_tab_q(x.lo), exp_tab_q(x.hi)
 // d below -150 is taken as -150 (the result 0, as e^d's); -inf - m gives 0,
 // NaN and inf - inf NaN. No call, so nothing around it is spilled.
 static inline vf vf_exp_shifted(vf x, vf m) {
-#define EXP_TH 0x1p+0f, 0x1.172b84p+0f, 0x1.306fep+0f, 0x1.4bfdaep+0f, 0x1.6a09e6p+0f, \
-               0x1.8ace54p+0f, 0x1.ae89fap+0f, 0x1.d5818ep+0f
-#define EXP_TL 0.0f, -0x1.c15742p-27f, 0x1.4636e2p-25f, -0x1.593abcp-25f, 0x1.9fcef4p-26f, \
-               0x1.15506ep-27f, -0x1.a94b14p-26f, -0x1.822dbcp-27f
     // twice over: VPERMPS reads n mod 16
-    static const float th[16] = {EXP_TH, EXP_TH}, tl[16] = {EXP_TL, EXP_TL};
+    static const float th[16] = {EXP8_TH, EXP8_TH}, tl[16] = {EXP8_TL, EXP8_TL}; // exp8.h
     const __m512 nm = _mm512_xor_ps(_mm512_set1_ps(-0.0f), m);
     const __m512 d = _mm512_add_ps(x, nm), bb = _mm512_sub_ps(d, x);
     __m512 err = _mm512_add_ps(_mm512_sub_ps(x, _mm512_sub_ps(d, bb)), _mm512_sub_ps(nm, bb));
     err = _mm512_max_ps(err, _mm512_set1_ps(-1.0f)); // NaN (infinite x or m) → -1, harmless
     const __m512 dc = _mm512_max_ps(_mm512_set1_ps(-150.0f), d); // keeps NaN
-    const __m512 sh = _mm512_set1_ps(0x1.8p23f);
-    const __m512 kb = _mm512_fmadd_ps(dc, _mm512_set1_ps(0x1.715476p+3f), sh);
+    const __m512 sh = _mm512_set1_ps(EXP8_SHIFT);
+    const __m512 kb = _mm512_fmadd_ps(dc, _mm512_set1_ps(EXP8_LOG2E_8), sh);
     const __m512 t = _mm512_sub_ps(kb, sh);
-    __m512 r = _mm512_fnmadd_ps(t, _mm512_set1_ps(0x1.62ep-4f), dc);
-    r = _mm512_add_ps(_mm512_fnmadd_ps(t, _mm512_set1_ps(0x1.0bfbe8p-18f), r), err);
-    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(0x1.555556p-5f), r, _mm512_set1_ps(0x1.555556p-3f));
+    __m512 r = _mm512_fnmadd_ps(t, _mm512_set1_ps(EXP8_LN2_8_HI), dc);
+    r = _mm512_add_ps(_mm512_fnmadd_ps(t, _mm512_set1_ps(EXP8_LN2_8_LO), r), err);
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(EXP8_C4), r, _mm512_set1_ps(EXP8_C3));
     q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.5f));
     const __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
     const __m512i j = _mm512_castps_si512(kb);
