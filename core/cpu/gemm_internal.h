@@ -83,6 +83,13 @@ typedef void (*soma_sgemm_dot_fn)(int64_t m, int64_t n, int64_t k, const float *
 /* One kernel set. Built with designated initializers; dispatch.c starts every
  * set from the generic one, so a slot a set leaves NULL (pack_a, pack_b,
  * direct) falls back to portable C. mc is a multiple of mr and nc of nr. */
+/* X(1) … X(12), X(1) … X(16): the kernel files' narrow direct kernels
+ * (n <= 16, rows in the lanes) are one function per column count, so that n
+ * is a constant in each; these list them once for the definitions and the
+ * table of each set. */
+#define SOMA_NARROW_COLS_12(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12)
+#define SOMA_NARROW_COLS_16(X) SOMA_NARROW_COLS_12(X) X(13) X(14) X(15) X(16)
+
 typedef struct soma_cpu_kernels {
     const char *name;  /* "generic", "avx2", "avx512", "neon" (SOMA_CPU)   */
     int mr, nr;        /* micro-tile                                       */

@@ -386,24 +386,12 @@ static ALWAYS_INLINE void narrow_tile(const int n, int64_t k, const float *a, in
         for (int64_t i = 0; i < m; i += 8) /* m: a multiple of 8 */                          \
             narrow_tile(cols, k, a + i, csa, b, ldb, c + i * ldc, ldc, ep);                  \
     }
-NARROW_LANES(1)
-NARROW_LANES(2)
-NARROW_LANES(3)
-NARROW_LANES(4)
-NARROW_LANES(5)
-NARROW_LANES(6)
-NARROW_LANES(7)
-NARROW_LANES(8)
-NARROW_LANES(9)
-NARROW_LANES(10)
-NARROW_LANES(11)
-NARROW_LANES(12)
+SOMA_NARROW_COLS_12(NARROW_LANES)
 #undef NARROW_LANES
 
-static void (*const narrow_fns[13])(int64_t m, DIRECT_ARGS) = {
-    NULL,      narrow_1, narrow_2, narrow_3,  narrow_4,  narrow_5, narrow_6,
-    narrow_7,  narrow_8, narrow_9, narrow_10, narrow_11, narrow_12,
-};
+#define NARROW_FN(cols) narrow_##cols,
+static void (*const narrow_fns[13])(int64_t m, DIRECT_ARGS) = {NULL, SOMA_NARROW_COLS_12(NARROW_FN)};
+#undef NARROW_FN
 
 static void direct_avx2(int64_t m, DIRECT_ARGS);
 

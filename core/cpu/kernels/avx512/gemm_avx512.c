@@ -439,10 +439,9 @@ static void direct_k1(int64_t m, DIRECT_ARGS) {
 // n ≤ 16 (an output layer: n = 10): the rows in the lanes instead of the
 // columns. direct_tile, with the columns in the lanes, wastes 16 − n lanes of
 // every FMA and broadcasts A once per row and p (16 loads per 16 FMAs); here
-// accumulator
-// (h, j) holds column j of rows 16h … 16h+15, and each p takes a vector of A's
-// column p per 16 rows and n broadcasts of B's row p, for FMAs whose lanes
-// all count. With two vectors of rows (up to 32 rows, n ≤ 12: 2n
+// accumulator (h, j) holds column j of rows 16h … 16h+15, and each p takes a
+// vector of A's column p per 16 rows and n broadcasts of B's row p, for FMAs
+// whose lanes all count. With two vectors of rows (up to 32 rows, n ≤ 12: 2n
 // accumulators) each broadcast serves 32 rows, so loads stay below the FMAs.
 // A's columns are contiguous in TN (rsa = 1) and loaded where they lie; in NN
 // (csa = 1) each 16×16 block of A is transposed in registers into a small
@@ -544,29 +543,12 @@ static ALWAYS_INLINE void narrow_tile(const int n, const int nh, const bool a_co
                 narrow_tile(cols, 1, false, mb, k, a + i * rsa, rsa, 1, b, ldb, ci, ldc, ep); \
         }                                                                                    \
     }
-NARROW_LANES(1)
-NARROW_LANES(2)
-NARROW_LANES(3)
-NARROW_LANES(4)
-NARROW_LANES(5)
-NARROW_LANES(6)
-NARROW_LANES(7)
-NARROW_LANES(8)
-NARROW_LANES(9)
-NARROW_LANES(10)
-NARROW_LANES(11)
-NARROW_LANES(12)
-NARROW_LANES(13)
-NARROW_LANES(14)
-NARROW_LANES(15)
-NARROW_LANES(16)
+SOMA_NARROW_COLS_16(NARROW_LANES)
 #undef NARROW_LANES
 
-static void (*const narrow_fns[17])(int64_t m, DIRECT_ARGS) = {
-    NULL,       narrow_1,  narrow_2,  narrow_3,  narrow_4,  narrow_5,  narrow_6,
-    narrow_7,   narrow_8,  narrow_9,  narrow_10, narrow_11, narrow_12, narrow_13,
-    narrow_14,  narrow_15, narrow_16,
-};
+#define NARROW_FN(cols) narrow_##cols,
+static void (*const narrow_fns[17])(int64_t m, DIRECT_ARGS) = {NULL, SOMA_NARROW_COLS_16(NARROW_FN)};
+#undef NARROW_FN
 
 static void direct_avx512(int64_t m, DIRECT_ARGS);
 
