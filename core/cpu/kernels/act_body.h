@@ -741,17 +741,7 @@ static void softmax_narrow_groups(float *y, const float *x, int64_t rows, int64_
             }
 #else
             float *yg = y + (r0 + g * VW) * cols;
-            int b = 0;
-#ifdef FWD_PAIRS // two blocks at a time, as FWD_LOOP2
-            for (; (b + 2) * VW <= n; b += 2) {
-                const vf e0 = vf_exp_shifted(vf_load(xg + b * VW), vf_perm(m[g], idx[b]));
-                const vf e1 =
-                    vf_exp_shifted(vf_load(xg + (b + 1) * VW), vf_perm(m[g], idx[b + 1]));
-                vf_store(yg + b * VW, e0);
-                vf_store(yg + (b + 1) * VW, e1);
-            }
-#endif
-            for (; b * VW < n; b++) {
+            for (int b = 0; b * VW < n; b++) {
                 const int w = n - b * VW < VW ? (int)(n - b * VW) : VW;
                 const vf v = load_w(xg + b * VW, w, 0.0f);
                 store_w(yg + b * VW, vf_exp_shifted(v, vf_perm(m[g], idx[b])), w);
