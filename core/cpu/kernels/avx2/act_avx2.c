@@ -134,12 +134,21 @@ typedef struct {
     __m256 e;   // 2^(j/8)·e^r, in [0.957, 1.92] (NaN for NaN y)
     __m256i kb; // n in the low bits (n + 0x4b400000)
 } exp8_parts;
-// y within ±150 or NaN; err (finite, |err| <= 1) is added to r where
-// with_err: e^{y + err}, as h + s (Th and Th·p + Tl, before their sum).
+// An exponential as h + s before their sum (Th and Th·p + Tl), and kb.
 typedef struct {
     __m256 h, s;
     __m256i kb;
 } exp8_hs;
+// 2^(j/8)·(1 + p), j in kb's low 3 bits: the table step of every user of the
+// tables.
+static inline exp8_hs exp8_tab(__m256 kb, __m256 p) {
+    const __m256i j = _mm256_castps_si256(kb);
+    const __m256 h = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_th), j);
+    const __m256 l = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_tl), j);
+    return (exp8_hs){h, _mm256_fmadd_ps(h, p, l), j};
+}
+// y within ±150 or NaN; err (finite, |err| <= 1) is added to r where
+// with_err: e^{y + err}.
 static inline exp8_hs exp8_core_hs(__m256 y, __m256 err, bool with_err) {
     const __m256 sh = _mm256_set1_ps(EXP8_SHIFT);
     const __m256 kb = _mm256_fmadd_ps(y, _mm256_set1_ps(EXP8_LOG2E_8), sh);
@@ -149,11 +158,7 @@ static inline exp8_hs exp8_core_hs(__m256 y, __m256 err, bool with_err) {
     if (with_err) r = _mm256_add_ps(r, err);
     __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(EXP8_C4), r, _mm256_set1_ps(EXP8_C3));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(0.5f));
-    const __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r);
-    const __m256i j = _mm256_castps_si256(kb);
-    const __m256 h = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_th), j);
-    const __m256 l = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_tl), j);
-    return (exp8_hs){h, _mm256_fmadd_ps(h, p, l), _mm256_castps_si256(kb)};
+    return exp8_tab(kb, _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r));
 }
 static inline exp8_parts exp8_core(__m256 y, __m256 err, bool with_err) {
     const exp8_hs q = exp8_core_hs(y, err, with_err);
@@ -163,10 +168,11 @@ static inline exp8_parts exp8_core(__m256 y, __m256 err, bool with_err) {
 // (y in [-87, 88]: k in [-126, 127] and, at k = -126, j >= 4 and e > 1).
 // kb << 20 is n << 20 (0x4b400000 << 20 vanishes), k << 23 once j's bits
 // are cleared.
+static inline __m256i exp8_k23(__m256i kb) {
+    return _mm256_andnot_si256(_mm256_set1_epi32(7 << 20), _mm256_slli_epi32(kb, 20));
+}
 static inline __m256 exp8_scale(exp8_parts p) {
-    const __m256i k23 =
-        _mm256_andnot_si256(_mm256_set1_epi32(7 << 20), _mm256_slli_epi32(p.kb, 20));
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p.e), k23));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p.e), exp8_k23(p.kb)));
 }
 // e·2^k for k in [-218, 127] as e·2^k1·2^k2, k1 = floor(k/2), both powers
 // normal: the first product is exact, the second rounds once (to a
@@ -210,8 +216,9 @@ static inline vf vf_exp_shifted(vf x, vf m) {
 // same bits. e = e^{-x} is vf_exp_in's with the argument's sign folded into
 // the constants (-x is exact and round to nearest is symmetric, so r, p and
 // e come out as vf_exp_in(-x)'s), and without k_silu's clamp of -x at -87:
-// exp8_core's lines again, because calling it on -x measured 7% slower
-// (4 Ki: 1578 against 1470 ns).
+// exp8_core's reduction and polynomial again, negated, because calling it
+// on -x measured 7% slower (4 Ki: 1578 against 1470 ns); the table step is
+// exp8_tab's.
 // 1 + e's rounding error is t = (1 - d) + e, no Fast2Sum ordering by min
 // and max: for d <= 2^24 (x >= -16.6), 1 and d are multiples of ulp(d), so
 // 1 - d is exact, and (1 - d) + e is the error of a float sum, itself a
@@ -231,11 +238,8 @@ static inline __m256 silu_mid(__m256 x) {
     s = _mm256_fmadd_ps(n, _mm256_set1_ps(EXP8_LN2_8_LO), s);
     __m256 q = _mm256_fnmadd_ps(_mm256_set1_ps(EXP8_C4), s, _mm256_set1_ps(EXP8_C3));
     q = _mm256_fnmadd_ps(q, s, _mm256_set1_ps(0.5f));
-    const __m256 p = _mm256_fmsub_ps(_mm256_mul_ps(s, s), q, s);
-    const __m256i j = _mm256_castps_si256(kb);
-    const __m256 h = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_th), j);
-    const __m256 l = _mm256_permutevar8x32_ps(_mm256_loadu_ps(exp8_tl), j);
-    const __m256 e = exp8_scale((exp8_parts){_mm256_add_ps(h, _mm256_fmadd_ps(h, p, l)), j});
+    const exp8_hs t8 = exp8_tab(kb, _mm256_fmsub_ps(_mm256_mul_ps(s, s), q, s));
+    const __m256 e = exp8_scale((exp8_parts){_mm256_add_ps(t8.h, t8.s), t8.kb});
     const __m256 d = _mm256_add_ps(one, e);
     const __m256 t = _mm256_add_ps(_mm256_sub_ps(one, d), e);
     const __m256 qt = _mm256_div_ps(x, d), rho = _mm256_rcp_ps(d);
@@ -494,8 +498,7 @@ __attribute__((noinline)) static __m256 rowshift_slow(const rowshift *s, __m256 
 // whether it is the lane's value (x >= its row's lo).
 static inline vf exp_rowshift_fast(const rowshift *s, vf x, vi i, __m256i k23, vm *ok) {
     const exp8_parts p = exp8_core(x, x, false);
-    const __m256i kx =
-        _mm256_andnot_si256(_mm256_set1_epi32(7 << 20), _mm256_slli_epi32(p.kb, 20));
+    const __m256i kx = exp8_k23(p.kb);
     *ok = _mm256_cmp_ps(x, _mm256_permutevar8x32_ps(s->lo, i), _CMP_GE_OQ);
     return _mm256_castsi256_ps(
         _mm256_add_epi32(_mm256_castps_si256(p.e), _mm256_sub_epi32(kx, k23)));
