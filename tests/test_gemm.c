@@ -308,6 +308,9 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
         {1, 1, 11, 5, 1023, 0},   {0, 0, 150, 530, 300, 0}, {1, 0, 150, 530, 300, 0},
         {0, 1, 150, 37, 300, 0},  {1, 1, 149, 41, 301, 0},  {0, 0, 17, 4100, 33, 0},
         {0, 1, 3, 4100, 17, 0},   {0, 1, 150, 530, 300, 0}, {1, 1, 150, 530, 300, 0},
+        // Bᵀ of 256 KiB that panels pad to 8 MiB: the packed path (the panel
+        // path once overran its buffer here).
+        {0, 1, 9, 1, 65536, 0},
     };
     soma_set_num_threads(1);
     int tested = 0;
@@ -320,9 +323,11 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
             soma_gemm_plan plan = soma_sgemm_plan(shapes[i].ta, shapes[i].tb, shapes[i].m,
                                                   shapes[i].n, shapes[i].k);
             cr_assert_eq(plan.direct, shapes[i].direct, "shape %zu: direct=%d", i, plan.direct);
-            // A·Bᵀ with B of at most 256 KiB (and not on the dot kernel): the panel path.
+            // A·Bᵀ with Bᵀ of at most 256 KiB packed (columns padded to
+            // whole panels of nr), not on the dot kernel: the panel path.
+            const int64_t nr = soma_cpu_kernels_active()->nr;
             cr_assert_eq(plan.panel, shapes[i].tb && !plan.dot &&
-                                         shapes[i].n * shapes[i].k * 4 <= 256 * 1024,
+                                         (shapes[i].n + nr - 1) / nr * nr * shapes[i].k * 4 <= 256 * 1024,
                          "shape %zu: panel=%d", i, plan.panel);
             int q = (int)(i % 5);
             gcase t = {shapes[i].ta, shapes[i].tb, shapes[i].m, shapes[i].n, shapes[i].k,

@@ -47,9 +47,10 @@
 // more than the product. Measured on Zen 5 (AVX-512), m×128×64: 0.39/1.22 µs
 // (dot/packed) at m = 1, 0.76/1.28 at 2, 1.17/1.34 at 3, 1.51/1.36 at 4.
 #define DOT_M_MAX 3
-// The panel path takes A·Bᵀ when B has at most this many bytes: packed, it
-// stays in L2 while the rows of A stream past. Against the packed path on
-// Zen 5 (AVX-512): 256×64×10 1.93 → 1.81 µs, 256×128×64 18.3 → 17.2 µs.
+// The panel path takes A·Bᵀ when Bᵀ packed (its columns padded to whole
+// panels) has at most this many bytes: it stays in L2 while the rows of A
+// stream past. Against the packed path on Zen 5 (AVX-512): 256×64×10
+// 1.93 → 1.81 µs, 256×128×64 18.3 → 17.2 µs.
 #define PANEL_B_BYTES (256u * 1024u)
 // Largest mr·nr of any kernel set (8×32 AVX-512, 6×16, 8×12, 4×8).
 #define MAX_TILE SOMA_GEMM_MAX_TILE
@@ -100,6 +101,8 @@ static void space_init(void) {
         if (a > amax) amax = a;
         if (b > bmax) bmax = b;
     }
+    // The panel path packs all of Bᵀ, up to PANEL_B_BYTES, into s->b.
+    if (bmax < PANEL_B_BYTES / sizeof(float)) bmax = PANEL_B_BYTES / sizeof(float);
     a_bytes = (amax + SOMA_PACK_SLACK) * sizeof(float);
     b_bytes = (bmax + SOMA_PACK_SLACK) * sizeof(float);
     pthread_key_create(&space_key, space_thread_exit);
@@ -421,7 +424,10 @@ static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_
     const double b_bytes = (double)k * (double)n * sizeof(float);
     if (!trans_b) return m <= DIRECT_M_MAX || b_bytes <= DIRECT_B_BYTES ? PATH_DIRECT : PATH_PACKED;
     if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
-    return b_bytes <= PANEL_B_BYTES ? PATH_PANEL : PATH_PACKED;
+    // Packed, Bᵀ's columns are padded to whole panels (n = 1 fills nr).
+    const double panels_bytes =
+        (double)k * (double)((n + ks->nr - 1) / ks->nr * ks->nr) * sizeof(float);
+    return panels_bytes <= PANEL_B_BYTES ? PATH_PANEL : PATH_PACKED;
 }
 
 soma_gemm_plan soma_sgemm_plan(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
