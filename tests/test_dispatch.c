@@ -264,6 +264,12 @@ Test(dispatch, kernel_tables_are_consistent) {
                   s->name, s->mr, s->nr);
         cr_assert_eq(s->mc % s->mr, 0, "%s: mc %% mr", s->name);
         cr_assert_eq(s->nc % s->nr, 0, "%s: nc %% nr", s->name);
+        if (s->ukr_wide) {
+            cr_assert(s->b_in_l2, "%s: a wide kernel runs only in the b_in_l2 order", s->name);
+            cr_assert(s->nr_wide > s->nr && s->mr * s->nr_wide <= SOMA_GEMM_MAX_TILE,
+                      "%s: wide tile %dx%d", s->name, s->mr, s->nr_wide);
+            cr_assert_eq(s->nc % s->nr_wide, 0, "%s: nc %% nr_wide", s->name);
+        }
         cr_assert(s->kc > 0);
         for (int j = 0; j < n; j++) cr_assert_str_neq(sets[j]->name, s->name);
     }

@@ -311,6 +311,9 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
         // Bᵀ of 256 KiB that panels pad to 8 MiB: the packed path (the panel
         // path once overran its buffer here).
         {0, 1, 9, 1, 65536, 0},
+        // More rows than one packed block of A on AVX-512 (2048), several
+        // k-blocks, a last block of B 40 columns wide (a partial 48 panel).
+        {0, 1, 2056, 232, 600, 0},
     };
     soma_set_num_threads(1);
     int tested = 0;
@@ -460,6 +463,81 @@ Test(gemm_kernels, simd_sets_compute_the_fma_chain) {
     cr_assert(tested >= 1 || !must_have("avx2"), "no x86 SIMD set was checked");
 }
 
+// The packed path on every kernel set gives each element the bits of its
+// definition: per k-block of kc, the FMA chain from zero, then alpha·acc
+// (+ beta·C on the first block, + C on the others) rounded as a product and
+// a sum, the epilogue after the last. The widths cross every kind of panel
+// of a block of B (with AVX-512's 48 and 32 on blocks of 192: all wide,
+// a 16 remainder as two panels of 32, 20 as one, 42 and 40 as a partial
+// wide one), the rows a partial micro-panel, k two and a half blocks.
+Test(gemm_kernels, packed_path_computes_the_blocked_fma_chain) {
+    static const int64_t ns[] = {256, 260, 288, 330, 424};
+    static const int64_t ms[] = {21, 37};
+    int tested = 0;
+    for (int ki = 1; ki < NKERNELS; ki++) { // not generic: baseline x86-64 has no FMA
+        if (strcmp(kernel_names[ki], "neon") == 0 || !use_kernel(ki)) continue;
+        tested++;
+        soma_rng r;
+        soma_rng_init(&r, 23, (uint64_t)ki);
+        const int64_t kc = soma_cpu_kernels_active()->kc, k = 2 * kc + kc / 2 + 3;
+        int v = 0;
+        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+            for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++, v++) {
+                const int64_t m = ms[mi], n = ns[ni];
+                const int ta = v % 4 / 2, tb = v % 2, epi = v % 3;
+                const soma_gemm_plan plan = soma_sgemm_plan(ta, tb, m, n, k);
+                cr_assert(!plan.direct && !plan.dot && !plan.panel,
+                          "%s %lldx%lldx%lld: not the packed path", soma_cpu_name(), (long long)m,
+                          (long long)n, (long long)k);
+                const float alpha = alpha_beta[v % 5][0], beta = alpha_beta[v % 5][1];
+                const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
+                float *a = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda));
+                float *b = malloc(sizeof(float) * (size_t)((tb ? n : k) * ldb));
+                float *c = malloc(sizeof(float) * (size_t)(m * ldc));
+                float *want = malloc(sizeof(float) * (size_t)(m * ldc)), *bias = malloc(sizeof(float) * (size_t)n);
+                cr_assert(a && b && c && want && bias);
+                fill_values(&r, a, (ta ? k : m) * lda, 0);
+                fill_values(&r, b, (tb ? n : k) * ldb, 0);
+                fill_values(&r, c, m * ldc, 0);
+                fill_values(&r, bias, n, 0);
+                const float *bi = epi >= 1 ? bias : NULL;
+                const int relu = epi == 2;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < ldc; j++) {
+                        volatile float t = c[i * ldc + j];
+                        if (j < n) {
+                            for (int64_t p0 = 0; p0 < k; p0 += kc) {
+                                float acc = 0.0f;
+                                for (int64_t p = p0; p < k && p < p0 + kc; p++)
+                                    acc = fmaf(ta ? a[p * lda + i] : a[i * lda + p],
+                                               tb ? b[j * ldb + p] : b[p * ldb + j], acc);
+                                const float bk = p0 == 0 ? beta : 1.0f;
+                                // volatile: no fused multiply-add where the kernels round twice
+                                volatile float prod = alpha * acc, old = bk * t;
+                                t = bk == 0.0f ? prod : prod + old;
+                            }
+                            if (bi) t = t + bi[j];
+                            if (relu) t = t < 0.0f ? 0.0f : t;
+                        }
+                        want[i * ldc + j] = t;
+                    }
+                soma_sgemm_bias_act(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bi, relu);
+                for (int64_t x = 0; x < m * ldc; x++)
+                    cr_assert(memcmp(&c[x], &want[x], sizeof(float)) == 0,
+                              "%s ta=%d tb=%d %lldx%lldx%lld epilogue %d: C[%lld,%lld] = %.9g, "
+                              "the blocked FMA chain gives %.9g",
+                              soma_cpu_name(), ta, tb, (long long)m, (long long)n, (long long)k, epi,
+                              (long long)(x / ldc), (long long)(x % ldc), c[x], want[x]);
+                free(a);
+                free(b);
+                free(c);
+                free(want);
+                free(bias);
+            }
+    }
+    cr_assert(tested >= 1 || !must_have("avx2"), "no x86 SIMD set was checked");
+}
+
 // BLAS: beta = 0 overwrites C without reading it (NaN ignored); alpha = 0 or
 // k = 0 leaves beta·C and reads neither A nor B (NaN there ignored too).
 Test(gemm_kernels, beta_zero_and_alpha_zero_ignore_nan) {
@@ -546,6 +624,9 @@ Test(gemm_kernels, threads_bit_identical) {
         // Packed by rows with B shared by the threads: several k-blocks, and
         // more columns than one block of B (nc) holds.
         {0, 0, 200, 700, 600, 0, 1}, {0, 1, 20, 4200, 30, 0, 1},
+        // More rows than a packed block of A holds on AVX-512 (2048), twice
+        // over on 2 threads: the members run as many blocks, some empty.
+        {0, 1, 4200, 100, 700, 0, 1},
         // Direct, split in 8-row pieces on AVX-512 (3 threads: rows 24 and 48).
         {1, 0, 72, 40, 50, 1, 1},
         // Narrow (n <= 16): AVX-512 puts rows in the lanes, 32 to a piece.

@@ -12,8 +12,12 @@
 // - the panel path for other A·Bᵀ with a small B (the input gradients of a
 //   training step): Bᵀ packed into panels of nr columns — k×nr row-major
 //   blocks — and the direct kernel run on them with A where it lies;
-// - otherwise the packed path: B in kc×nc blocks (L3), A in mc×kc blocks (L2),
-//   micro-tiles of mr×nr in registers.
+// - otherwise the packed path: A and B packed in blocks, micro-tiles of mr×nr
+//   in registers, in one of two loop orders the kernel set picks: BLIS'
+//   (A's mc×kc block in L2, B's kc×nc in L3, a panel of B in L1 while the
+//   tiles walk down a column of C) or, with b_in_l2, oneDNN's (B's kc×nc
+//   block in L2, A's mc rows in L3, a micro-panel of A in L1 while the tiles
+//   walk along a row of C).
 // Threads split the rows or the columns of C into pieces aligned to the
 // micro-tile, never k, and every element of C is computed the same way
 // whichever piece it lands in, so results are bit-identical for any thread
@@ -52,7 +56,7 @@
 // stream past. Against the packed path on Zen 5 (AVX-512): 256×64×10
 // 1.93 → 1.81 µs, 256×128×64 18.3 → 17.2 µs.
 #define PANEL_B_BYTES (256u * 1024u)
-// Largest mr·nr of any kernel set (8×32 AVX-512, 6×16, 8×12, 4×8).
+// Largest tile of any kernel set (8×48 AVX-512, 6×16, 8×12, 4×8).
 #define MAX_TILE SOMA_GEMM_MAX_TILE
 
 // ---- per-thread packing space ----
@@ -214,58 +218,61 @@ static void epilogue(float *c, int64_t ldc, int64_t mb, int64_t nb, const float 
 
 static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
 
-// Rows [i0, i1) of C's block (jc, pc) — columns [jc, jc + nc), the k-block
-// [pc, pc + kc) — against that block of B already packed in `bp`: the inner
-// three loops, A packed mc×kc at a time into s->a. i0 is a multiple of mr so
-// the tiles line up with those of any other split.
+// One mb×nb tile of C at row i, column j, from the packed micro-panels ap
+// (mr×kc) and bp (kc×nr) of k-block pc: a full tile (mb = mr, nb = nr)
+// straight through the kernel; an edge tile computed whole into a buffer on
+// the stack, and only its part inside C merged, with the same alpha·acc +
+// beta·c the kernel computes. Later k-blocks add onto what the first one
+// wrote (beta 1); the last one finishes the tile with the epilogue.
+static inline __attribute__((always_inline)) void tile(const gemm_job *g, soma_sgemm_ukr_fn ukr,
+                                                       int64_t nr, const float *ap, const float *bp,
+                                                       int64_t pc, int64_t kc, int64_t i,
+                                                       int64_t mb, int64_t j, int64_t nb) {
+    float *c = g->c + i * g->ldc + j;
+    const float beta = pc == 0 ? g->beta : 1.0f;
+    if (mb == g->ks->mr && nb == nr) {
+        ukr(kc, g->alpha, ap, bp, beta, c, g->ldc);
+    } else {
+        float buf[MAX_TILE] __attribute__((aligned(64)));
+        ukr(kc, g->alpha, ap, bp, 0.0f, buf, nr);
+        for (int64_t r = 0; r < mb; r++) {
+            float *cr = c + r * g->ldc;
+            const float *br = buf + r * nr;
+            if (beta == 0.0f)
+                for (int64_t q = 0; q < nb; q++) cr[q] = br[q];
+            else
+                for (int64_t q = 0; q < nb; q++) cr[q] = br[q] + beta * cr[q];
+        }
+    }
+    if (pc + kc == g->k && (g->bias || g->relu))
+        epilogue(c, g->ldc, mb, nb, g->bias ? g->bias + j : NULL, g->relu);
+}
+
+// BLIS' order. Rows [i0, i1) of C's block (jc, pc) — columns [jc, jc + nc),
+// the k-block [pc, pc + kc) — against that block of B already packed in
+// `bp`: the inner three loops, A packed mc×kc at a time into s->a. i0 is a
+// multiple of mr so the tiles line up with those of any other split.
 static void multiply_block(const gemm_job *g, pack_space *s, const float *bpack, int64_t i0,
                            int64_t i1, int64_t jc, int64_t nc, int64_t pc, int64_t kc) {
     const soma_cpu_kernels *ks = g->ks;
     const int64_t MR = ks->mr, NR = ks->nr, MC = ks->mc;
-    float tile[MAX_TILE] __attribute__((aligned(64)));
-    // Later k-blocks add onto what the first one wrote; the last one
-    // finishes each tile with the epilogue.
-    const float beta = pc == 0 ? g->beta : 1.0f;
-    const bool epi = pc + kc == g->k && (g->bias || g->relu);
     for (int64_t ic = i0; ic < i1; ic += MC) {
         int64_t mc = i1 - ic < MC ? i1 - ic : MC;
         ks->pack_a((int)MR, mc, kc, g->a + ic * g->rsa + pc * g->csa, g->rsa, g->csa, s->a);
         for (int64_t jr = 0; jr < nc; jr += NR) {
-            int64_t nb = nc - jr < NR ? nc - jr : NR;
-            const float *bp = bpack + jr * kc;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-                int64_t mb = mc - ir < MR ? mc - ir : MR;
-                const float *ap = s->a + ir * kc;
-                float *c = g->c + (ic + ir) * g->ldc + jc + jr;
-                const float *bias = g->bias ? g->bias + jc + jr : NULL;
-                if (mb == MR && nb == NR) {
-                    ks->ukr(kc, g->alpha, ap, bp, beta, c, g->ldc);
-                    if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
-                    continue;
-                }
-                // Edge tile: the kernel fills a full tile on the stack; only
-                // the part inside C is merged, with the same alpha·acc +
-                // beta·c the kernel computes.
-                ks->ukr(kc, g->alpha, ap, bp, 0.0f, tile, NR);
-                for (int64_t i = 0; i < mb; i++) {
-                    float *ci = c + i * g->ldc;
-                    const float *ti = tile + i * NR;
-                    if (beta == 0.0f)
-                        for (int64_t j = 0; j < nb; j++) ci[j] = ti[j];
-                    else
-                        for (int64_t j = 0; j < nb; j++) ci[j] = ti[j] + beta * ci[j];
-                }
-                if (epi) epilogue(c, g->ldc, mb, nb, bias, g->relu);
-            }
+            const int64_t nb = nc - jr < NR ? nc - jr : NR;
+            for (int64_t ir = 0; ir < mc; ir += MR)
+                tile(g, ks->ukr, NR, s->a + ir * kc, bpack + jr * kc, pc, kc, ic + ir,
+                     mc - ir < MR ? mc - ir : MR, jc + jr, nb);
         }
     }
 }
 
 // Columns [j0, j0 + nc) of the k-block [pc, pc + kc) of B packed as Bᵀ
-// panels of nr, at dst.
-static void pack_b_block(const gemm_job *g, int64_t j0, int64_t nc, int64_t pc, int64_t kc,
-                         float *dst) {
-    g->ks->pack_b((int)g->ks->nr, nc, kc, g->b + pc * g->rsb + j0 * g->csb, g->csb, g->rsb, dst);
+// panels of nr columns (the set's nr or nr_wide), at dst.
+static void pack_b_block(const gemm_job *g, int nr, int64_t j0, int64_t nc, int64_t pc,
+                         int64_t kc, float *dst) {
+    g->ks->pack_b(nr, nc, kc, g->b + pc * g->rsb + j0 * g->csb, g->csb, g->rsb, dst);
 }
 
 // The five loops over rows [i0, i1) and columns [j0, j1) of C, B packed by
@@ -277,8 +284,105 @@ static void run_packed(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1,
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += KC) {
             int64_t kc = g->k - pc < KC ? g->k - pc : KC;
-            pack_b_block(g, jc, nc, pc, kc, s->b);
+            pack_b_block(g, g->ks->nr, jc, nc, pc, kc, s->b);
             multiply_block(g, s, s->b, i0, i1, jc, nc, pc, kc);
+        }
+    }
+}
+
+// ---- the b_in_l2 order (gemm_internal.h) ----
+
+// The width of the wide panels: nr_wide, or nr for a set without a wide
+// kernel.
+static int64_t wide_nr(const soma_cpu_kernels *ks) {
+    return ks->ukr_wide ? ks->nr_wide : ks->nr;
+}
+
+// How many of a block's nc columns go to wide panels; the rest, if any, to
+// one or two panels of nr. A remainder of up to 2·nr − wide columns (16
+// with 48 and 32) takes the last wide panel along, as two panels of nr; one
+// of up to nr is one panel of nr; a larger one is a last wide panel, partly
+// empty.
+static int64_t wide_columns(const soma_cpu_kernels *ks, int64_t nc) {
+    const int64_t w = wide_nr(ks), nr = ks->nr, rem = nc % w;
+    if (rem == 0) return nc;
+    if (w + rem <= 2 * nr && nc >= w + rem) return nc - w - rem;
+    return rem <= nr ? nc - rem : nc;
+}
+
+static int64_t b_panels(const soma_cpu_kernels *ks, int64_t nc) {
+    const int64_t w = wide_nr(ks), wcols = wide_columns(ks, nc);
+    return (wcols + w - 1) / w + (nc - wcols + ks->nr - 1) / ks->nr;
+}
+
+// Panels [q0, q1) of the kc×nc block of B at columns jc, k-block pc, packed
+// into dst, which holds the whole block: the wide panels first, then those
+// of nr, each panel's columns × kc floats after the previous one.
+static void pack_b_panels(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc, int64_t kc,
+                          int64_t q0, int64_t q1, float *dst) {
+    const soma_cpu_kernels *ks = g->ks;
+    const int64_t w = wide_nr(ks), nr = ks->nr, wcols = wide_columns(ks, nc);
+    const int64_t nwide = (wcols + w - 1) / w;
+    int64_t c0 = q0 * w, c1 = q1 < nwide ? q1 * w : wcols;
+    if (q0 < nwide && c0 < c1) pack_b_block(g, (int)w, jc + c0, c1 - c0, pc, kc, dst + c0 * kc);
+    c0 = wcols + (q0 > nwide ? q0 - nwide : 0) * nr;
+    c1 = wcols + (q1 - nwide) * nr;
+    if (c1 > nc) c1 = nc;
+    if (q1 > nwide && c0 < c1) pack_b_block(g, (int)nr, jc + c0, c1 - c0, pc, kc, dst + c0 * kc);
+}
+
+// Rows [i0, i0 + mc) of C's block (jc, pc), A's rows packed at apack and
+// the block of B at bpack: each micro-panel of A stays in L1 while the
+// tiles walk along its rows.
+static void multiply_rows(const gemm_job *g, const float *apack, int64_t i0, int64_t mc,
+                          const float *bpack, int64_t jc, int64_t nc, int64_t pc, int64_t kc) {
+    const soma_cpu_kernels *ks = g->ks;
+    const int64_t MR = ks->mr, NR = ks->nr, w = wide_nr(ks), wcols = wide_columns(ks, nc);
+    const soma_sgemm_ukr_fn wide = ks->ukr_wide ? ks->ukr_wide : ks->ukr;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        const float *ap = apack + ir * kc;
+        const int64_t mb = mc - ir < MR ? mc - ir : MR;
+        int64_t jr = 0;
+        for (; jr < wcols; jr += w)
+            tile(g, wide, w, ap, bpack + jr * kc, pc, kc, i0 + ir, mb, jc + jr,
+                 wcols - jr < w ? wcols - jr : w);
+        for (; jr < nc; jr += NR)
+            tile(g, ks->ukr, NR, ap, bpack + jr * kc, pc, kc, i0 + ir, mb, jc + jr,
+                 nc - jr < NR ? nc - jr : NR);
+    }
+}
+
+// The packed path in the b_in_l2 order on rows [i0, i1) and columns
+// [j0, j1) of C: for each mc rows and k-block, A packed into s->a; then
+// each kc×nc block of B packed into bbuf and multiplied. Alone (team NULL),
+// the thread packs every panel of B itself; in a team of `size`, member
+// `index` packs its share of the panels into the shared bbuf and the
+// members meet at a barrier before and after the block is used. `span`, the
+// most rows any member has, makes every member run as many blocks, so the
+// barriers pair up; a member without a pack space (s NULL) only packs its
+// shares of B.
+static void run_rows(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
+                     int64_t j1, int64_t span, soma_team *team, int index, int size, float *bbuf) {
+    const soma_cpu_kernels *ks = g->ks;
+    const int64_t MC = ks->mc, KC = ks->kc, NC = ks->nc;
+    for (int64_t ic = 0; ic < span; ic += MC) {
+        const int64_t r0 = i0 + ic, r1 = r0 + MC < i1 ? r0 + MC : i1;
+        const bool rows = s && r0 < r1;
+        for (int64_t pc = 0; pc < g->k; pc += KC) {
+            const int64_t kc = g->k - pc < KC ? g->k - pc : KC;
+            if (rows)
+                ks->pack_a(ks->mr, r1 - r0, kc, g->a + r0 * g->rsa + pc * g->csa, g->rsa, g->csa,
+                           s->a);
+            for (int64_t jc = j0; jc < j1; jc += NC) {
+                const int64_t nc = j1 - jc < NC ? j1 - jc : NC, panels = b_panels(ks, nc);
+                pack_b_panels(g, jc, nc, pc, kc, panels * index / size,
+                              panels * (index + 1) / size, bbuf);
+                if (team) soma_team_barrier(team);
+                if (rows) multiply_rows(g, s->a, r0, r1 - r0, bbuf, jc, nc, pc, kc);
+                // Nobody repacks the buffer while another member still reads it.
+                if (team && (ic + MC < span || pc + kc < g->k || jc + nc < j1))
+                    soma_team_barrier(team);
+            }
         }
     }
 }
@@ -303,6 +407,12 @@ static void packed_member(void *arg, soma_team *team, int index, int size) {
     int64_t i0, i1;
     piece(g, index, size, &i0, &i1); // split_m: rows
     pack_space *s = get_space(); // NULL: this member computes its rows alone, at the end
+    if (ks->b_in_l2) {
+        const int64_t span = (g->units + size - 1) / size * g->unit;
+        run_rows(g, s, i0, i1, 0, g->n, span, team, index, size, g->shared_b);
+        if (!s && i0 < i1) run_naive(g, i0, i1, 0, g->n);
+        return;
+    }
     for (int64_t jc = 0; jc < g->n; jc += NC) {
         const int64_t nc = g->n - jc < NC ? g->n - jc : NC, panels = (nc + NR - 1) / NR;
         const int64_t q0 = panels * index / size, q1 = panels * (index + 1) / size;
@@ -311,7 +421,7 @@ static void packed_member(void *arg, soma_team *team, int index, int size) {
             const int64_t kc = g->k - pc < KC ? g->k - pc : KC;
             // Panels are NR·kc floats apart, and packing B writes nothing past
             // its last panel (gemm_internal.h): the shares never overlap.
-            if (c0 < c1) pack_b_block(g, jc + c0, c1 - c0, pc, kc, g->shared_b + c0 * kc);
+            if (c0 < c1) pack_b_block(g, (int)NR, jc + c0, c1 - c0, pc, kc, g->shared_b + c0 * kc);
             soma_team_barrier(team);
             if (s && i0 < i1) multiply_block(g, s, g->shared_b, i0, i1, jc, nc, pc, kc);
             // Nobody repacks the buffer while another member still reads it.
@@ -347,7 +457,7 @@ static void run_panels(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1,
                        int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
     const int64_t NR = ks->nr, nb = j1 - j0, rows = direct_rows(g);
-    pack_b_block(g, j0, nb, 0, g->k, s->b);
+    pack_b_block(g, ks->nr, j0, nb, 0, g->k, s->b);
     for (int64_t i = i0; i < i1; i += rows) {
         int64_t mb = i1 - i < rows ? i1 - i : rows;
         for (int64_t jr = 0; jr < nb; jr += NR) {
@@ -375,6 +485,7 @@ static void run_piece(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
     pack_space *s = get_space();
     if (!s) run_naive(g, i0, i1, j0, j1);
     else if (g->path == PATH_PANEL) run_panels(g, s, i0, i1, j0, j1);
+    else if (g->ks->b_in_l2) run_rows(g, s, i0, i1, j0, j1, i1 - i0, NULL, 0, 1, s->b);
     else run_packed(g, s, i0, i1, j0, j1);
 }
 

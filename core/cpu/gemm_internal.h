@@ -10,7 +10,9 @@
  *   floats. That is the same layout as packing Bᵀ into panels of NR rows, so a
  *   single pack routine serves both (soma_pack_fn).
  * Buffers start page-aligned; a B panel starts at a multiple of NR·k floats,
- * so with NR = 16 (AVX2) every panel is 64-byte aligned for any k.
+ * so with NR = 16 (AVX2) every panel is 64-byte aligned for any k. A set
+ * with a wide kernel (nr_wide below) packs a block of B into panels of
+ * nr_wide columns followed by at most two of NR, one after the other.
  */
 #ifndef SOMA_CORE_GEMM_INTERNAL_H
 #define SOMA_CORE_GEMM_INTERNAL_H
@@ -32,9 +34,9 @@ typedef void (*soma_sgemm_ukr_fn)(int64_t k, float alpha, const float *ap, const
  * x[i·rs + p·cs]) into micro-panels of `mr` rows (layout above), zero-filling
  * the rows of the last panel past m. dst is page-aligned; it may be written up
  * to SOMA_PACK_SLACK floats past the last panel, except when packing B (mr =
- * the set's nr, dst then 64-byte aligned): the threads of a team pack
- * adjacent shares of one B buffer at once, so that writes nothing past its
- * last panel. */
+ * the set's nr or nr_wide, dst then 64-byte aligned): the threads of a team
+ * pack adjacent shares of one B buffer at once, so that writes nothing past
+ * its last panel. */
 typedef void (*soma_pack_fn)(int mr, int64_t m, int64_t k, const float *x, int64_t rs, int64_t cs,
                              float *dst);
 #define SOMA_PACK_SLACK 64
@@ -74,15 +76,16 @@ typedef void (*soma_sgemm_dot_fn)(int64_t m, int64_t n, int64_t k, const float *
                                   const float *b, int64_t ldb, float *c, int64_t ldc,
                                   const soma_tile_epilogue *ep);
 
-/* The largest micro-tile (mr·nr floats) the framework's edge path holds: an
- * edge tile is computed whole into a buffer of this size on the stack and
- * merged from there (gemm.c). A kernel set may use a larger tile only once
- * gemm.c sizes that buffer from this constant. */
-#define SOMA_GEMM_MAX_TILE 256
+/* The largest micro-tile (mr·nr or mr·nr_wide floats) the framework's edge
+ * path holds: an edge tile is computed whole into a buffer of this size on
+ * the stack and merged from there (gemm.c). A kernel set may use a larger
+ * tile only once this constant grows. */
+#define SOMA_GEMM_MAX_TILE 384
 
 /* One kernel set. Built with designated initializers; dispatch.c starts every
  * set from the generic one, so a slot a set leaves NULL (pack_a, pack_b,
- * direct) falls back to portable C. mc is a multiple of mr and nc of nr. */
+ * direct) falls back to portable C. mc is a multiple of mr and nc of nr (and
+ * of nr_wide). */
 /* X(1) … X(12), X(1) … X(16): the kernel files' narrow direct kernels
  * (n <= 16, rows in the lanes) are one function per column count, so that n
  * is a constant in each; these list them once for the definitions and the
@@ -93,8 +96,21 @@ typedef void (*soma_sgemm_dot_fn)(int64_t m, int64_t n, int64_t k, const float *
 typedef struct soma_cpu_kernels {
     const char *name;  /* "generic", "avx2", "avx512", "neon" (SOMA_CPU)   */
     int mr, nr;        /* micro-tile                                       */
-    int mc, kc, nc;    /* cache blocking: A block mc×kc (L2), B kc×nc (L3) */
+    int mc, kc, nc;    /* cache blocking: A block mc×kc, B block kc×nc     */
     soma_sgemm_ukr_fn ukr;
+    /* The packed path's loop order. 0: BLIS' — A's block in L2, B's in L3,
+     * each kc×nr panel of B in L1 while the tiles walk down a column of C.
+     * 1: A's block (mc rows, in L3) packed once per k-block, B's kc×nc block
+     * in L2, each mr×kc micro-panel of A in L1 while the tiles walk along a
+     * row of C (oneDNN's order); B's panels then stream from L2, so their
+     * width is not bounded by L1. */
+    int b_in_l2;
+    /* Optional, only with b_in_l2: a wider micro-kernel, mr×nr_wide, for
+     * the packed path's panels of B; the last columns of a block take one
+     * or two panels of nr where a wide one would be mostly empty (a width
+     * of 64 is two panels of 32, not a third of a 48-wide one wasted). */
+    int nr_wide;
+    soma_sgemm_ukr_fn ukr_wide;
     soma_pack_fn pack_a; /* NULL: soma_pack_generic                        */
     soma_pack_fn pack_b; /* NULL: soma_pack_generic                        */
     int direct_mr;       /* rows per direct-kernel call                    */
@@ -115,6 +131,12 @@ extern const soma_cpu_kernels soma_kernels_avx512;
 #endif
 #if defined(__aarch64__)
 extern const soma_cpu_kernels soma_kernels_neon;
+#endif
+
+#if defined(__x86_64__)
+/* The AVX-512 set's wide kernel, in assembly (kernels/avx512/ukr_8x48.c). */
+void soma_sgemm_avx512_8x48(int64_t k, float alpha, const float *ap, const float *bp, float beta,
+                            float *c, int64_t ldc);
 #endif
 
 /* Portable pieces (kernels/generic/), also the fallbacks of other sets. */

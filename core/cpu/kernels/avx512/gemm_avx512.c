@@ -14,12 +14,14 @@
 // Per k step: 2 aligned loads of B, 8 broadcasts, 16 FMAs. Sixteen
 // independent accumulators are twice the 2 FMA pipes × 4 cycles of latency,
 // and 10 loads per 16 FMAs fit the two load ports. Taller tiles (12×32,
-// 14×32: 24–28 accumulators) and wider ones (8×48, 6×64) measured no faster
-// at 1024² on Zen 5 and slower on the training step's NT products, whose
-// batch of 32–256 rows 8 divides (no wasted rows in an edge tile). The tile
-// is what the framework's edge buffer must hold: MR·NR floats, at most
-// SOMA_GEMM_MAX_TILE; with the older 128-float buffer the set falls back to
-// 4×32 (8 accumulators, just enough for the latency; ~10% slower).
+// 14×32: 24–28 accumulators) measured no faster at 1024² on Zen 5 and
+// slower on the training step's NT products, whose batch of 32–256 rows 8
+// divides (no wasted rows in an edge tile). The packed path runs in the
+// b_in_l2 order (gemm_internal.h) on a wider tile, 8×48 (ukr_8x48.c), and
+// this kernel on the last 32 columns of a block where a 48-wide tile would
+// be mostly empty; in BLIS' order, with a panel of B in L1, 8×48 was slower
+// (its 48 KiB panel fills L1). The framework's edge buffer holds the wider
+// tile: 8·48 floats, SOMA_GEMM_MAX_TILE.
 //
 // The direct kernel computes every element of C with the same FMA chain as
 // the micro-kernel (p order, from zero), on A and B where they lie: up to 8
@@ -34,14 +36,11 @@
 
 #include "cpu/gemm_internal.h"
 
-#if SOMA_GEMM_MAX_TILE >= 8 * 32
 #define MR 8
-#else
-#define MR 4
-#endif
 #define NR 32
 #define NV (NR / 16)
-_Static_assert(MR * NR <= SOMA_GEMM_MAX_TILE, "the edge tile must fit gemm.c's buffer");
+#define NR_WIDE 48 // ukr_8x48.c, 8 rows too
+_Static_assert(MR * NR_WIDE <= SOMA_GEMM_MAX_TILE, "the edge tile must fit gemm.c's buffer");
 #define DIRECT_MR 16
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -209,7 +208,7 @@ static ALWAYS_INLINE void pack_cols_contiguous(const int rows, int64_t k, const 
 
 static void pack_avx512(int mr, int64_t m, int64_t k, const float *x, int64_t rs, int64_t cs,
                         float *dst) {
-    if ((mr != MR && mr != NR) || (cs != 1 && rs != 1)) {
+    if ((mr != MR && mr != NR && mr != NR_WIDE) || (cs != 1 && rs != 1)) {
         soma_pack_generic(mr, m, k, x, rs, cs, dst);
         return;
     }
@@ -218,10 +217,12 @@ static void pack_avx512(int mr, int64_t m, int64_t k, const float *x, int64_t rs
         const float *xi = x + i0 * rs;
         if (cs == 1) {
             if (mr == MR) pack_rows_contiguous(MR, k, xi, rs, dst);
-            else pack_rows_contiguous(NR, k, xi, rs, dst);
+            else if (mr == NR) pack_rows_contiguous(NR, k, xi, rs, dst);
+            else pack_rows_contiguous(NR_WIDE, k, xi, rs, dst);
         } else {
             if (mr == MR) pack_cols_contiguous(MR, k, xi, cs, dst);
-            else pack_cols_contiguous(NR, k, xi, cs, dst);
+            else if (mr == NR) pack_cols_contiguous(NR, k, xi, cs, dst);
+            else pack_cols_contiguous(NR_WIDE, k, xi, cs, dst);
         }
         dst += (int64_t)mr * k;
     }
@@ -671,10 +672,17 @@ const soma_cpu_kernels soma_kernels_avx512 = {
     .name = "avx512",
     .mr = MR,
     .nr = NR,
-    .mc = 384,
-    .kc = 256,
-    .nc = 4096,
+    // The b_in_l2 order with the 8×48 kernel: A's micro-panel (16 KiB) in
+    // L1, B's block (384 KiB) in L2, 2048 rows of A (4 MiB) in L3. Against
+    // oneDNN at 512²–2048² on Zen 5 these measured 0.99–1.01, where BLIS'
+    // order with this 8×32 kernel (mc 384, kc 256, nc 4096) gave 0.97–0.99.
+    .mc = 2048,
+    .kc = 512,
+    .nc = 192,
     .ukr = soma_sgemm_avx512_ukr,
+    .b_in_l2 = 1,
+    .nr_wide = NR_WIDE,
+    .ukr_wide = soma_sgemm_avx512_8x48,
     .pack_a = pack_avx512,
     .pack_b = pack_avx512,
     .direct_mr = DIRECT_MR,
