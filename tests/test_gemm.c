@@ -390,6 +390,59 @@ Test(gemm_kernels, direct_every_row_count_and_width) {
     cr_assert_geq(tested, 1);
 }
 
+// Runs soma_sgemm_bias_act on random values with the active set and checks
+// every element of C bit for bit against its definition: per k-block of kc
+// (one block when kc >= k), the FMA chain from zero, then alpha·acc + beta·C
+// on the first block and alpha·acc + C on the others, each product and sum
+// rounded on its own; + bias (epi 1, 2), relu (epi 2, 3) after the last. The
+// padding columns of C must come back untouched.
+static void check_fma_chain(soma_rng *r, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                            int64_t kc, float alpha, float beta, int64_t lda, int64_t ldb,
+                            int64_t ldc, int epi) {
+    float *a = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda));
+    float *b = malloc(sizeof(float) * (size_t)((tb ? n : k) * ldb));
+    float *c = malloc(sizeof(float) * (size_t)(m * ldc));
+    float *want = malloc(sizeof(float) * (size_t)(m * ldc)), *bias = malloc(sizeof(float) * (size_t)n);
+    cr_assert(a && b && c && want && bias);
+    fill_values(r, a, (ta ? k : m) * lda, 0);
+    fill_values(r, b, (tb ? n : k) * ldb, 0);
+    fill_values(r, c, m * ldc, 0);
+    fill_values(r, bias, n, 0);
+    const float *bi = epi == 1 || epi == 2 ? bias : NULL;
+    const int relu = epi >= 2;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            volatile float t = c[i * ldc + j];
+            if (j < n) {
+                for (int64_t p0 = 0; p0 < k; p0 += kc) {
+                    float acc = 0.0f;
+                    for (int64_t p = p0; p < k && p < p0 + kc; p++)
+                        acc = fmaf(ta ? a[p * lda + i] : a[i * lda + p],
+                                   tb ? b[j * ldb + p] : b[p * ldb + j], acc);
+                    const float bk = p0 == 0 ? beta : 1.0f;
+                    // volatile: no fused multiply-add where the kernels round twice
+                    volatile float prod = alpha * acc, old = bk * t;
+                    t = bk == 0.0f ? prod : prod + old;
+                }
+                if (bi) t = t + bi[j];
+                if (relu) t = t < 0.0f ? 0.0f : t;
+            }
+            want[i * ldc + j] = t;
+        }
+    soma_sgemm_bias_act(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bi, relu);
+    for (int64_t x = 0; x < m * ldc; x++)
+        cr_assert(memcmp(&c[x], &want[x], sizeof(float)) == 0,
+                  "%s ta=%d tb=%d %lldx%lldx%lld kc %lld epilogue %d: C[%lld,%lld] = %.9g, the "
+                  "FMA chain gives %.9g",
+                  soma_cpu_name(), ta, tb, (long long)m, (long long)n, (long long)k, (long long)kc,
+                  epi, (long long)(x / ldc), (long long)(x % ldc), c[x], want[x]);
+    free(a);
+    free(b);
+    free(c);
+    free(want);
+    free(bias);
+}
+
 // The x86 SIMD sets compute every element of a one-k-block product as the
 // FMA chain over p from zero, then alpha·acc (+ beta·c) (+ bias) (relu): the
 // bits of fmaf in a scalar loop. (NEON runs the generic direct kernel, whose
@@ -417,59 +470,20 @@ Test(gemm_kernels, simd_sets_compute_the_fma_chain) {
                     if (soma_sgemm_plan(ta, tb, m, n, k).dot) continue;
                     const float alpha = alpha_beta[v % 5][0], beta = alpha_beta[v % 5][1];
                     const int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 3;
-                    float *a = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda));
-                    float *b = malloc(sizeof(float) * (size_t)((tb ? n : k) * ldb));
-                    float *c = malloc(sizeof(float) * (size_t)(m * ldc));
-                    float *want = malloc(sizeof(float) * (size_t)(m * ldc)), bias[17];
-                    cr_assert(a && b && c && want);
-                    fill_values(&r, a, (ta ? k : m) * lda, 0);
-                    fill_values(&r, b, (tb ? n : k) * ldb, 0);
-                    fill_values(&r, c, m * ldc, 0);
-                    fill_values(&r, bias, 17, 0);
-                    const float *bi = epi == 1 || epi == 2 ? bias : NULL;
-                    const int relu = epi >= 2;
-                    for (int64_t i = 0; i < m; i++)
-                        for (int64_t j = 0; j < ldc; j++) {
-                            if (j >= n) {
-                                want[i * ldc + j] = c[i * ldc + j];
-                                continue;
-                            }
-                            float acc = 0.0f;
-                            for (int64_t p = 0; p < k; p++)
-                                acc = fmaf(ta ? a[p * lda + i] : a[i * lda + p],
-                                           tb ? b[j * ldb + p] : b[p * ldb + j], acc);
-                            // volatile: no fused multiply-add where the kernels round twice
-                            volatile float t = alpha * acc, bc = beta * c[i * ldc + j];
-                            if (beta != 0.0f) t = t + bc;
-                            if (bi) t = t + bi[j];
-                            if (relu) t = t < 0.0f ? 0.0f : t;
-                            want[i * ldc + j] = t;
-                        }
-                    soma_sgemm_bias_act(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bi, relu);
-                    for (int64_t x = 0; x < m * ldc; x++)
-                        cr_assert(memcmp(&c[x], &want[x], sizeof(float)) == 0,
-                                  "%s ta=%d tb=%d %lldx%lldx%lld epilogue %d: C[%lld,%lld] = %.9g, "
-                                  "the FMA chain gives %.9g",
-                                  soma_cpu_name(), ta, tb, (long long)m, (long long)n, (long long)k,
-                                  epi, (long long)(x / ldc), (long long)(x % ldc), c[x], want[x]);
+                    check_fma_chain(&r, ta, tb, m, n, k, k, alpha, beta, lda, ldb, ldc, epi);
                     cases++;
-                    free(a);
-                    free(b);
-                    free(c);
-                    free(want);
                 }
         cr_assert_gt(cases, 900, "%s: %d cases", soma_cpu_name(), cases);
     }
     cr_assert(tested >= 1 || !must_have("avx2"), "no x86 SIMD set was checked");
 }
 
-// The packed path on every kernel set gives each element the bits of its
-// definition: per k-block of kc, the FMA chain from zero, then alpha·acc
-// (+ beta·C on the first block, + C on the others) rounded as a product and
-// a sum, the epilogue after the last. The widths cross every kind of panel
-// of a block of B (with AVX-512's 48 and 32 on blocks of 192: all wide,
-// a 16 remainder as two panels of 32, 20 as one, 42 and 40 as a partial
-// wide one), the rows a partial micro-panel, k two and a half blocks.
+// The packed path on every SIMD set gives each element the bits of its
+// definition per k-block of kc (check_fma_chain). The widths cross every
+// kind of panel of a block of B (with AVX-512's 48 and 32 on blocks of 192:
+// all wide, a 16 remainder as two panels of 32, 20 as one, 42 and 40 as a
+// partial wide one), the rows a partial micro-panel, k two and a half
+// blocks; with 2 threads the rows are split in a team.
 Test(gemm_kernels, packed_path_computes_the_blocked_fma_chain) {
     static const int64_t ns[] = {256, 260, 288, 330, 424};
     static const int64_t ms[] = {21, 37};
@@ -484,55 +498,14 @@ Test(gemm_kernels, packed_path_computes_the_blocked_fma_chain) {
         for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
             for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++, v++) {
                 const int64_t m = ms[mi], n = ns[ni];
-                const int ta = v % 4 / 2, tb = v % 2, epi = v % 3;
+                const int ta = v % 4 / 2, tb = v % 2, epi = (v + v / 4) % 4;
                 const soma_gemm_plan plan = soma_sgemm_plan(ta, tb, m, n, k);
                 cr_assert(!plan.direct && !plan.dot && !plan.panel,
                           "%s %lldx%lldx%lld: not the packed path", soma_cpu_name(), (long long)m,
                           (long long)n, (long long)k);
                 const float alpha = alpha_beta[v % 5][0], beta = alpha_beta[v % 5][1];
                 const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
-                float *a = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda));
-                float *b = malloc(sizeof(float) * (size_t)((tb ? n : k) * ldb));
-                float *c = malloc(sizeof(float) * (size_t)(m * ldc));
-                float *want = malloc(sizeof(float) * (size_t)(m * ldc)), *bias = malloc(sizeof(float) * (size_t)n);
-                cr_assert(a && b && c && want && bias);
-                fill_values(&r, a, (ta ? k : m) * lda, 0);
-                fill_values(&r, b, (tb ? n : k) * ldb, 0);
-                fill_values(&r, c, m * ldc, 0);
-                fill_values(&r, bias, n, 0);
-                const float *bi = epi >= 1 ? bias : NULL;
-                const int relu = epi == 2;
-                for (int64_t i = 0; i < m; i++)
-                    for (int64_t j = 0; j < ldc; j++) {
-                        volatile float t = c[i * ldc + j];
-                        if (j < n) {
-                            for (int64_t p0 = 0; p0 < k; p0 += kc) {
-                                float acc = 0.0f;
-                                for (int64_t p = p0; p < k && p < p0 + kc; p++)
-                                    acc = fmaf(ta ? a[p * lda + i] : a[i * lda + p],
-                                               tb ? b[j * ldb + p] : b[p * ldb + j], acc);
-                                const float bk = p0 == 0 ? beta : 1.0f;
-                                // volatile: no fused multiply-add where the kernels round twice
-                                volatile float prod = alpha * acc, old = bk * t;
-                                t = bk == 0.0f ? prod : prod + old;
-                            }
-                            if (bi) t = t + bi[j];
-                            if (relu) t = t < 0.0f ? 0.0f : t;
-                        }
-                        want[i * ldc + j] = t;
-                    }
-                soma_sgemm_bias_act(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bi, relu);
-                for (int64_t x = 0; x < m * ldc; x++)
-                    cr_assert(memcmp(&c[x], &want[x], sizeof(float)) == 0,
-                              "%s ta=%d tb=%d %lldx%lldx%lld epilogue %d: C[%lld,%lld] = %.9g, "
-                              "the blocked FMA chain gives %.9g",
-                              soma_cpu_name(), ta, tb, (long long)m, (long long)n, (long long)k, epi,
-                              (long long)(x / ldc), (long long)(x % ldc), c[x], want[x]);
-                free(a);
-                free(b);
-                free(c);
-                free(want);
-                free(bias);
+                check_fma_chain(&r, ta, tb, m, n, k, kc, alpha, beta, lda, ldb, ldc, epi);
             }
     }
     cr_assert(tested >= 1 || !must_have("avx2"), "no x86 SIMD set was checked");
