@@ -594,11 +594,11 @@ Test(gemm_kernels, threads_bit_identical) {
         {0, 0, 100, 120, 200, 1, 1}, {1, 0, 97, 131, 150, 1, 1}, {0, 0, 150, 530, 300, 0, 1},
         {0, 1, 151, 200, 300, 0, 1}, {1, 1, 120, 130, 140, 0, 1}, {0, 0, 3, 1000, 300, 1, 0},
         {0, 1, 4, 1000, 301, 0, 0}, {0, 1, 1, 2000, 301, 0, 0}, {0, 1, 3, 1000, 77, 0, 0},
-        // Packed by rows with B shared by the threads: several k-blocks, and
-        // more columns than one block of B (nc) holds.
+        // Packed by rows (B shared by the threads in BLIS' order): several
+        // k-blocks, and more columns than one block of B (nc) holds.
         {0, 0, 200, 700, 600, 0, 1}, {0, 1, 20, 4200, 30, 0, 1},
         // More rows than a packed block of A holds on AVX-512 (2048), twice
-        // over on 2 threads: the members run as many blocks, some empty.
+        // over on 2 threads, each thread packing its own blocks of B.
         {0, 1, 4200, 100, 700, 0, 1},
         // Direct, split in 8-row pieces on AVX-512 (3 threads: rows 24 and 48).
         {1, 0, 72, 40, 50, 1, 1},

@@ -16,15 +16,15 @@
 //   in registers, in one of two loop orders the kernel set picks: BLIS'
 //   (A's mc×kc block in L2, B's kc×nc in L3, a panel of B in L1 while the
 //   tiles walk down a column of C) or, with b_in_l2, oneDNN's (B's kc×nc
-//   block in L2, A's mc rows in L3, a micro-panel of A in L1 while the tiles
-//   walk along a row of C).
+//   block in L2, A's mc rows in L3, a micro-panel of A serving every tile
+//   along a row of C).
 // Threads split the rows or the columns of C into pieces aligned to the
 // micro-tile, never k, and every element of C is computed the same way
 // whichever piece it lands in, so results are bit-identical for any thread
 // count. Packing buffers are per thread, page-aligned, allocated once; when
-// the packed path splits rows, the threads pack each block of B together
-// into the caller's buffer (a team, thread/pool.h) instead of each packing
-// all of it.
+// the packed path in BLIS' order splits rows, the threads pack each block of
+// B together into the caller's buffer (a team, thread/pool.h) instead of
+// each packing all of it.
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -310,30 +310,19 @@ static int64_t wide_columns(const soma_cpu_kernels *ks, int64_t nc) {
     return rem <= nr ? nc - rem : nc;
 }
 
-static int64_t b_panels(const soma_cpu_kernels *ks, int64_t nc) {
-    const int64_t w = wide_nr(ks), wcols = wide_columns(ks, nc);
-    return (wcols + w - 1) / w + (nc - wcols + ks->nr - 1) / ks->nr;
-}
-
-// Panels [q0, q1) of the kc×nc block of B at columns jc, k-block pc, packed
-// into dst, which holds the whole block: the wide panels first, then those
-// of nr, each panel's columns × kc floats after the previous one.
+// The kc×nc block of B at columns jc, k-block pc, packed into dst: the wide
+// panels first, then those of nr, each panel's columns × kc floats after
+// the previous one (a partial wide panel is the last).
 static void pack_b_panels(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc, int64_t kc,
-                          int64_t q0, int64_t q1, float *dst) {
-    const soma_cpu_kernels *ks = g->ks;
-    const int64_t w = wide_nr(ks), nr = ks->nr, wcols = wide_columns(ks, nc);
-    const int64_t nwide = (wcols + w - 1) / w;
-    int64_t c0 = q0 * w, c1 = q1 < nwide ? q1 * w : wcols;
-    if (q0 < nwide && c0 < c1) pack_b_block(g, (int)w, jc + c0, c1 - c0, pc, kc, dst + c0 * kc);
-    c0 = wcols + (q0 > nwide ? q0 - nwide : 0) * nr;
-    c1 = wcols + (q1 - nwide) * nr;
-    if (c1 > nc) c1 = nc;
-    if (q1 > nwide && c0 < c1) pack_b_block(g, (int)nr, jc + c0, c1 - c0, pc, kc, dst + c0 * kc);
+                          float *dst) {
+    const int64_t wcols = wide_columns(g->ks, nc);
+    if (wcols > 0) pack_b_block(g, (int)wide_nr(g->ks), jc, wcols, pc, kc, dst);
+    if (wcols < nc) pack_b_block(g, g->ks->nr, jc + wcols, nc - wcols, pc, kc, dst + wcols * kc);
 }
 
 // Rows [i0, i0 + mc) of C's block (jc, pc), A's rows packed at apack and
-// the block of B at bpack: each micro-panel of A stays in L1 while the
-// tiles walk along its rows.
+// the block of B at bpack: each micro-panel of A serves every tile along
+// its rows before the next one starts.
 static void multiply_rows(const gemm_job *g, const float *apack, int64_t i0, int64_t mc,
                           const float *bpack, int64_t jc, int64_t nc, int64_t pc, int64_t kc) {
     const soma_cpu_kernels *ks = g->ks;
@@ -354,34 +343,26 @@ static void multiply_rows(const gemm_job *g, const float *apack, int64_t i0, int
 
 // The packed path in the b_in_l2 order on rows [i0, i1) and columns
 // [j0, j1) of C: for each mc rows and k-block, A packed into s->a; then
-// each kc×nc block of B packed into bbuf and multiplied. Alone (team NULL),
-// the thread packs every panel of B itself; in a team of `size`, member
-// `index` packs its share of the panels into the shared bbuf and the
-// members meet at a barrier before and after the block is used. `span`, the
-// most rows any member has, makes every member run as many blocks, so the
-// barriers pair up; a member without a pack space (s NULL) only packs its
-// shares of B.
+// each kc×nc block of B packed into s->b and multiplied. Threads split the
+// rows and each packs the blocks of B it needs itself. Sharing them as
+// BLIS' order does (packed_member) makes each core read half of every
+// block from the other's cache: on 2 threads of this VM, with the two CPUs
+// on different dies (core round trip 0.4 µs), soma / oneDNN at 512² was
+// 0.87-0.88 shared against 0.95-1.00 private, at 2048² 0.97-0.98 against
+// 1.00-1.01; with them close (0.08 µs) private was 0.5-1.5% behind.
 static void run_rows(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
-                     int64_t j1, int64_t span, soma_team *team, int index, int size, float *bbuf) {
+                     int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
     const int64_t MC = ks->mc, KC = ks->kc, NC = ks->nc;
-    for (int64_t ic = 0; ic < span; ic += MC) {
-        const int64_t r0 = i0 + ic, r1 = r0 + MC < i1 ? r0 + MC : i1;
-        const bool rows = s && r0 < r1;
+    for (int64_t ic = i0; ic < i1; ic += MC) {
+        const int64_t mc = i1 - ic < MC ? i1 - ic : MC;
         for (int64_t pc = 0; pc < g->k; pc += KC) {
             const int64_t kc = g->k - pc < KC ? g->k - pc : KC;
-            if (rows)
-                ks->pack_a(ks->mr, r1 - r0, kc, g->a + r0 * g->rsa + pc * g->csa, g->rsa, g->csa,
-                           s->a);
+            ks->pack_a(ks->mr, mc, kc, g->a + ic * g->rsa + pc * g->csa, g->rsa, g->csa, s->a);
             for (int64_t jc = j0; jc < j1; jc += NC) {
-                const int64_t nc = j1 - jc < NC ? j1 - jc : NC, panels = b_panels(ks, nc);
-                pack_b_panels(g, jc, nc, pc, kc, panels * index / size,
-                              panels * (index + 1) / size, bbuf);
-                if (team) soma_team_barrier(team);
-                if (rows) multiply_rows(g, s->a, r0, r1 - r0, bbuf, jc, nc, pc, kc);
-                // Nobody repacks the buffer while another member still reads it.
-                if (team && (ic + MC < span || pc + kc < g->k || jc + nc < j1))
-                    soma_team_barrier(team);
+                const int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+                pack_b_panels(g, jc, nc, pc, kc, s->b);
+                multiply_rows(g, s->a, ic, mc, s->b, jc, nc, pc, kc);
             }
         }
     }
@@ -407,12 +388,6 @@ static void packed_member(void *arg, soma_team *team, int index, int size) {
     int64_t i0, i1;
     piece(g, index, size, &i0, &i1); // split_m: rows
     pack_space *s = get_space(); // NULL: this member computes its rows alone, at the end
-    if (ks->b_in_l2) {
-        const int64_t span = (g->units + size - 1) / size * g->unit;
-        run_rows(g, s, i0, i1, 0, g->n, span, team, index, size, g->shared_b);
-        if (!s && i0 < i1) run_naive(g, i0, i1, 0, g->n);
-        return;
-    }
     for (int64_t jc = 0; jc < g->n; jc += NC) {
         const int64_t nc = g->n - jc < NC ? g->n - jc : NC, panels = (nc + NR - 1) / NR;
         const int64_t q0 = panels * index / size, q1 = panels * (index + 1) / size;
@@ -485,7 +460,7 @@ static void run_piece(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
     pack_space *s = get_space();
     if (!s) run_naive(g, i0, i1, j0, j1);
     else if (g->path == PATH_PANEL) run_panels(g, s, i0, i1, j0, j1);
-    else if (g->ks->b_in_l2) run_rows(g, s, i0, i1, j0, j1, i1 - i0, NULL, 0, 1, s->b);
+    else if (g->ks->b_in_l2) run_rows(g, s, i0, i1, j0, j1);
     else run_packed(g, s, i0, i1, j0, j1);
 }
 
@@ -574,8 +549,9 @@ void soma_sgemm_bias_act(int trans_a, int trans_b, int64_t m, int64_t n, int64_t
         return;
     }
     // Split by rows, the packed path's threads pack B together (a team)
-    // instead of each packing all of it.
-    if (g.split_m && g.path == PATH_PACKED) {
+    // instead of each packing all of it, in BLIS' order (run_rows says why
+    // not in the other).
+    if (g.split_m && g.path == PATH_PACKED && !g.ks->b_in_l2) {
         pack_space *s = get_space();
         if (s) {
             g.shared_b = s->b;

@@ -34,9 +34,9 @@ typedef void (*soma_sgemm_ukr_fn)(int64_t k, float alpha, const float *ap, const
  * x[i·rs + p·cs]) into micro-panels of `mr` rows (layout above), zero-filling
  * the rows of the last panel past m. dst is page-aligned; it may be written up
  * to SOMA_PACK_SLACK floats past the last panel, except when packing B (mr =
- * the set's nr or nr_wide, dst then 64-byte aligned): the threads of a team
- * pack adjacent shares of one B buffer at once, so that writes nothing past
- * its last panel. */
+ * the set's nr, dst then 64-byte aligned): the threads of a team pack
+ * adjacent shares of one B buffer at once, so that writes nothing past its
+ * last panel. */
 typedef void (*soma_pack_fn)(int mr, int64_t m, int64_t k, const float *x, int64_t rs, int64_t cs,
                              float *dst);
 #define SOMA_PACK_SLACK 64
@@ -101,9 +101,9 @@ typedef struct soma_cpu_kernels {
     /* The packed path's loop order. 0: BLIS' — A's block in L2, B's in L3,
      * each kc×nr panel of B in L1 while the tiles walk down a column of C.
      * 1: A's block (mc rows, in L3) packed once per k-block, B's kc×nc block
-     * in L2, each mr×kc micro-panel of A in L1 while the tiles walk along a
-     * row of C (oneDNN's order); B's panels then stream from L2, so their
-     * width is not bounded by L1. */
+     * in L2, each mr×kc micro-panel of A serving every tile along a row of C
+     * (oneDNN's order); B's panels then stream from L2, so their width is not
+     * bounded by L1. Threads split the rows and pack B each for itself. */
     int b_in_l2;
     /* Optional, only with b_in_l2: a wider micro-kernel, mr×nr_wide, for
      * the packed path's panels of B; the last columns of a block take one

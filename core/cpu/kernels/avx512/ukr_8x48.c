@@ -1,8 +1,8 @@
 // The wide AVX-512 micro-kernel, MR = 8 rows × 48 columns (three zmm per row
 // of C), in inline assembly. It is the packed path's kernel on AVX-512, in
-// the order where the tiles walk along the rows of C (gemm.c, b_in_l2): the
-// 8×kc micro-panel of A stays in L1 and the 48-column panels of B stream
-// from L2, so the tile's width is not bounded by what fits L1 next to A.
+// the order where the tiles walk along the rows of C (gemm.c, b_in_l2): one
+// 8×kc micro-panel of A serves a row of tiles while the 48-column panels of
+// B stream from L2, so the tile's width is not bounded by what fits L1.
 //
 // Register map (all 32 zmm registers):
 //
