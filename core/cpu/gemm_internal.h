@@ -107,8 +107,9 @@ typedef struct soma_cpu_kernels {
     int b_in_l2;
     /* Optional, only with b_in_l2: a wider micro-kernel, mr×nr_wide, for
      * the packed path's panels of B; the last columns of a block take one
-     * or two panels of nr where a wide one would be mostly empty (a width
-     * of 64 is two panels of 32, not a third of a 48-wide one wasted). */
+     * or two panels of nr where a wide one would be mostly empty (64
+     * columns are two panels of 32, not one of 48 and one two-thirds
+     * empty). */
     int nr_wide;
     soma_sgemm_ukr_fn ukr_wide;
     soma_pack_fn pack_a; /* NULL: soma_pack_generic                        */

@@ -672,8 +672,8 @@ const soma_cpu_kernels soma_kernels_avx512 = {
     .name = "avx512",
     .mr = MR,
     .nr = NR,
-    // The b_in_l2 order with the 8×48 kernel: A's micro-panel (16 KiB) in
-    // L1, B's block (384 KiB) in L2, 2048 rows of A (4 MiB) in L3. Against
+    // The b_in_l2 order with the 8×48 kernel: A's micro-panel 16 KiB, B's
+    // block (384 KiB) in L2, 2048 rows of A (4 MiB) in L3. Against
     // oneDNN at 512²–2048² on Zen 5 these measured 0.99–1.01, where BLIS'
     // order with this 8×32 kernel (mc 384, kc 256, nc 4096) gave 0.97–0.99.
     .mc = 2048,
