@@ -280,4 +280,11 @@ Test(dispatch, kernel_tables_are_consistent) {
 #endif
     const soma_cpu_kernels *a = soma_cpu_kernels_active();
     cr_assert(a->ukr && a->pack_a && a->pack_b && a->direct && a->direct_mr > 0);
+    // A set without a wider kernel runs its own one on panels of nr.
+    cr_assert(a->ukr_wide && a->nr_wide >= a->nr);
+    for (int i = 0; i < n; i++)
+        if (!sets[i]->ukr_wide && soma_cpu_force(sets[i]->name) == SOMA_OK)
+            cr_assert(soma_cpu_kernels_active()->ukr_wide == sets[i]->ukr &&
+                          soma_cpu_kernels_active()->nr_wide == sets[i]->nr,
+                      "%s: ukr_wide/nr_wide not filled from ukr/nr", sets[i]->name);
 }

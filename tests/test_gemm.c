@@ -483,7 +483,7 @@ Test(gemm_kernels, simd_sets_compute_the_fma_chain) {
 // kind of panel of a block of B (with AVX-512's 48 and 32 on blocks of 192:
 // all wide, a 16 remainder as two panels of 32, 20 as one, 42 and 40 as a
 // partial wide one), the rows a partial micro-panel, k two and a half
-// blocks; with 2 threads the rows are split in a team.
+// blocks; with 2 threads the rows are split between them.
 Test(gemm_kernels, packed_path_computes_the_blocked_fma_chain) {
     static const int64_t ns[] = {256, 260, 288, 330, 424};
     static const int64_t ms[] = {21, 37};

@@ -177,6 +177,10 @@ static void init_kernels(void) {
         soma_cpu_kernels m = *kernel_sets[i];
         if (!m.pack_a) m.pack_a = g->pack_a;
         if (!m.pack_b) m.pack_b = g->pack_b;
+        if (!m.ukr_wide) { // no wider kernel: the packed path's panels are all nr wide
+            m.ukr_wide = m.ukr;
+            m.nr_wide = m.nr;
+        }
         if (!m.direct) {
             m.direct = g->direct;
             m.direct_mr = g->direct_mr;

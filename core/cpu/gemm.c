@@ -292,20 +292,15 @@ static void run_packed(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1,
 
 // ---- the b_in_l2 order (gemm_internal.h) ----
 
-// The width of the wide panels: nr_wide, or nr for a set without a wide
-// kernel.
-static int64_t wide_nr(const soma_cpu_kernels *ks) {
-    return ks->ukr_wide ? ks->nr_wide : ks->nr;
-}
-
-// How many of a block's nc columns go to wide panels; the rest, if any, to
-// one or two panels of nr. A remainder of up to 2·nr − wide columns (16
+// How many of a block's nc columns go to the panels of nr_wide (nr itself
+// for a set without a wider kernel); the rest, if any, to one or two panels
+// of nr. A remainder of up to 2·nr − wide columns (16
 // with 48 and 32) takes the last wide panel along, as two panels of nr; one
 // of up to nr is one panel of nr; a larger one is a last wide panel, partly
 // empty.
 static int64_t wide_columns(const soma_cpu_kernels *ks, int64_t nc) {
-    const int64_t w = wide_nr(ks), nr = ks->nr, rem = nc % w;
-    if (rem == 0) return nc;
+    const int64_t w = ks->nr_wide, nr = ks->nr, rem = nc % w;
+    if (w == nr || rem == 0) return nc;
     if (w + rem <= 2 * nr && nc >= w + rem) return nc - w - rem;
     return rem <= nr ? nc - rem : nc;
 }
@@ -316,7 +311,7 @@ static int64_t wide_columns(const soma_cpu_kernels *ks, int64_t nc) {
 static void pack_b_panels(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc, int64_t kc,
                           float *dst) {
     const int64_t wcols = wide_columns(g->ks, nc);
-    if (wcols > 0) pack_b_block(g, (int)wide_nr(g->ks), jc, wcols, pc, kc, dst);
+    if (wcols > 0) pack_b_block(g, g->ks->nr_wide, jc, wcols, pc, kc, dst);
     if (wcols < nc) pack_b_block(g, g->ks->nr, jc + wcols, nc - wcols, pc, kc, dst + wcols * kc);
 }
 
@@ -326,14 +321,13 @@ static void pack_b_panels(const gemm_job *g, int64_t jc, int64_t nc, int64_t pc,
 static void multiply_rows(const gemm_job *g, const float *apack, int64_t i0, int64_t mc,
                           const float *bpack, int64_t jc, int64_t nc, int64_t pc, int64_t kc) {
     const soma_cpu_kernels *ks = g->ks;
-    const int64_t MR = ks->mr, NR = ks->nr, w = wide_nr(ks), wcols = wide_columns(ks, nc);
-    const soma_sgemm_ukr_fn wide = ks->ukr_wide ? ks->ukr_wide : ks->ukr;
+    const int64_t MR = ks->mr, NR = ks->nr, w = ks->nr_wide, wcols = wide_columns(ks, nc);
     for (int64_t ir = 0; ir < mc; ir += MR) {
         const float *ap = apack + ir * kc;
         const int64_t mb = mc - ir < MR ? mc - ir : MR;
         int64_t jr = 0;
         for (; jr < wcols; jr += w)
-            tile(g, wide, w, ap, bpack + jr * kc, pc, kc, i0 + ir, mb, jc + jr,
+            tile(g, ks->ukr_wide, w, ap, bpack + jr * kc, pc, kc, i0 + ir, mb, jc + jr,
                  wcols - jr < w ? wcols - jr : w);
         for (; jr < nc; jr += NR)
             tile(g, ks->ukr, NR, ap, bpack + jr * kc, pc, kc, i0 + ir, mb, jc + jr,

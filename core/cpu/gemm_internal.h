@@ -109,7 +109,7 @@ typedef struct soma_cpu_kernels {
      * the packed path's panels of B; the last columns of a block take one
      * or two panels of nr where a wide one would be mostly empty (64
      * columns are two panels of 32, not one of 48 and one two-thirds
-     * empty). */
+     * empty). Left NULL, dispatch.c sets ukr_wide = ukr, nr_wide = nr. */
     int nr_wide;
     soma_sgemm_ukr_fn ukr_wide;
     soma_pack_fn pack_a; /* NULL: soma_pack_generic                        */
