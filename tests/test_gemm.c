@@ -308,12 +308,15 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
         {1, 1, 11, 5, 1023, 0},   {0, 0, 150, 530, 300, 0}, {1, 0, 150, 530, 300, 0},
         {0, 1, 150, 37, 300, 0},  {1, 1, 149, 41, 301, 0},  {0, 0, 17, 4100, 33, 0},
         {0, 1, 3, 4100, 17, 0},   {0, 1, 150, 530, 300, 0}, {1, 1, 150, 530, 300, 0},
-        // Bᵀ of 256 KiB that panels pad to 8 MiB: the packed path (the panel
+        // Bᵀ of 256 KiB that padding to 16 floats makes 4 MiB: the packed path (the panel
         // path once overran its buffer here).
         {0, 1, 9, 1, 65536, 0},
         // More rows than one packed block of A on AVX-512 (2048), several
         // k-blocks, a last block of B 40 columns wide (a partial 48 panel).
         {0, 1, 2056, 232, 600, 0},
+        // The panel path on a training step's input gradients, and with
+        // Bᵀ's rows padded (130 columns: 144) under a transposed A.
+        {0, 1, 256, 64, 10, 0}, {0, 1, 32, 128, 64, 0}, {1, 1, 150, 130, 64, 0},
     };
     soma_set_num_threads(1);
     int tested = 0;
@@ -326,11 +329,10 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
             soma_gemm_plan plan = soma_sgemm_plan(shapes[i].ta, shapes[i].tb, shapes[i].m,
                                                   shapes[i].n, shapes[i].k);
             cr_assert_eq(plan.direct, shapes[i].direct, "shape %zu: direct=%d", i, plan.direct);
-            // A·Bᵀ with Bᵀ of at most 256 KiB packed (columns padded to
-            // whole panels of nr), not on the dot kernel: the panel path.
-            const int64_t nr = soma_cpu_kernels_active()->nr;
+            // A·Bᵀ with Bᵀ of at most 256 KiB packed (its rows padded to
+            // 16 floats), not on the dot kernel: the panel path.
             cr_assert_eq(plan.panel, shapes[i].tb && !plan.dot &&
-                                         (shapes[i].n + nr - 1) / nr * nr * shapes[i].k * 4 <= 256 * 1024,
+                                         (shapes[i].n + 15) / 16 * 16 * shapes[i].k * 4 <= 256 * 1024,
                          "shape %zu: panel=%d", i, plan.panel);
             int q = (int)(i % 5);
             gcase t = {shapes[i].ta, shapes[i].tb, shapes[i].m, shapes[i].n, shapes[i].k,
@@ -583,6 +585,49 @@ Test(gemm_kernels, bias_relu_epilogue) {
     cr_assert_geq(tested, 1);
 }
 
+// The panel path packs all of Bᵀ (NT) as one panel as wide as its columns
+// rounded up to 16: each set's pack_b must give that layout, element (p, i)
+// at dst[p·mr + i] = Bᵀ(i, p), zeros for i ≥ m, for any width and any k
+// (16×16 and 8×8 transposes and the scalar tail), and write nothing past
+// mr·k floats.
+Test(gemm_kernels, pack_b_one_wide_panel) {
+    static const int widths[] = {16, 32, 48, 64, 80, 128, 144};
+    static const int64_t ks[] = {1, 3, 8, 15, 16, 17, 40, 71};
+    int tested = 0;
+    for (int ki = 0; ki < NKERNELS; ki++) {
+        if (!use_kernel(ki)) continue;
+        tested++;
+        const soma_pack_fn pack = soma_cpu_kernels_active()->pack_b;
+        soma_rng r;
+        soma_rng_init(&r, 15, (uint64_t)ki);
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+            const int mr = widths[w];
+            const int64_t rows[] = {1, 5, 8, 13, 16, mr - 3, mr};
+            for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++)
+                for (size_t kk = 0; kk < sizeof ks / sizeof *ks; kk++) {
+                    const int64_t m = rows[ri], k = ks[kk], rs = k + 5;
+                    if (m < 1 || m > mr) continue;
+                    float *x = soma_alloc(sizeof(float) * (size_t)(m * rs), 64);
+                    float *d = soma_alloc(sizeof(float) * (size_t)(mr * k + 64), 64);
+                    fill_values(&r, x, m * rs, 0);
+                    for (int64_t i = 0; i < mr * k + 64; i++) d[i] = -7.0f;
+                    pack(mr, m, k, x, rs, 1, d);
+                    for (int64_t p = 0; p < k; p++)
+                        for (int64_t i = 0; i < mr; i++)
+                            cr_assert_eq(d[p * mr + i], i < m ? x[i * rs + p] : 0.0f,
+                                         "%s: width %d, %ld rows, k %ld: element (%ld, %ld)",
+                                         soma_cpu_name(), mr, (long)m, (long)k, (long)p, (long)i);
+                    for (int64_t i = mr * k; i < mr * k + 64; i++)
+                        cr_assert_eq(d[i], -7.0f, "%s: width %d, %ld rows, k %ld: wrote past the panel",
+                                     soma_cpu_name(), mr, (long)m, (long)k);
+                    soma_free(x);
+                    soma_free(d);
+                }
+        }
+    }
+    cr_assert(tested >= 1);
+}
+
 // Pieces are whole micro-tiles and never split k: 1, 2 and 3 threads must
 // give the same bits, on both paths and along M and along N.
 Test(gemm_kernels, threads_bit_identical) {
@@ -594,6 +639,8 @@ Test(gemm_kernels, threads_bit_identical) {
         {0, 0, 100, 120, 200, 1, 1}, {1, 0, 97, 131, 150, 1, 1}, {0, 0, 150, 530, 300, 0, 1},
         {0, 1, 151, 200, 300, 0, 1}, {1, 1, 120, 130, 140, 0, 1}, {0, 0, 3, 1000, 300, 1, 0},
         {0, 1, 4, 1000, 301, 0, 0}, {0, 1, 1, 2000, 301, 0, 0}, {0, 1, 3, 1000, 77, 0, 0},
+        // The panel path split along N: each thread packs its columns of Bᵀ.
+        {0, 1, 4, 600, 80, 0, 0},
         // Packed by rows (B shared by the threads in BLIS' order): several
         // k-blocks, and more columns than one block of B (nc) holds.
         {0, 0, 200, 700, 600, 0, 1}, {0, 1, 20, 4200, 30, 0, 1},

@@ -10,8 +10,8 @@
 // - the dot-product kernel for A·Bᵀ with a few rows of A (a batch-1 input
 //   gradient), where packing Bᵀ costs more than the product;
 // - the panel path for other A·Bᵀ with a small B (the input gradients of a
-//   training step): Bᵀ packed into panels of nr columns — k×nr row-major
-//   blocks — and the direct kernel run on them with A where it lies;
+//   training step): Bᵀ packed, transposed, into one k×n row-major matrix
+//   and the direct kernel run on it with A where it lies;
 // - otherwise the packed path: A and B packed in blocks, micro-tiles of mr×nr
 //   in registers, in one of two loop orders the kernel set picks: BLIS'
 //   (A's mc×kc block in L2, B's kc×nc in L3, a panel of B in L1 while the
@@ -51,11 +51,17 @@
 // more than the product. Measured on Zen 5 (AVX-512), m×128×64: 0.39/1.22 µs
 // (dot/packed) at m = 1, 0.76/1.28 at 2, 1.17/1.34 at 3, 1.51/1.36 at 4.
 #define DOT_M_MAX 3
-// The panel path takes A·Bᵀ when Bᵀ packed (its columns padded to whole
-// panels) has at most this many bytes: it stays in L2 while the rows of A
-// stream past. Against the packed path on Zen 5 (AVX-512): 256×64×10
-// 1.93 → 1.81 µs, 256×128×64 18.3 → 17.2 µs.
+// The panel path takes A·Bᵀ when Bᵀ packed (its rows padded, below) has at
+// most this many bytes: it stays in L2 while the rows of A stream past.
+// Against the packed path on Zen 5 (AVX-512), when it still packed panels
+// of nr: 256×64×10 1.93 → 1.81 µs, 256×128×64 18.3 → 17.2 µs.
 #define PANEL_B_BYTES (256u * 1024u)
+// The panel path's packed Bᵀ has its n columns padded to a multiple of this
+// many floats, a cache line (run_panels).
+#define PANEL_ALIGN 16
+static inline int64_t panel_width(int64_t n) {
+    return (n + PANEL_ALIGN - 1) / PANEL_ALIGN * PANEL_ALIGN;
+}
 // Largest tile of any kernel set (8×48 AVX-512, 6×16, 8×12, 4×8).
 #define MAX_TILE SOMA_GEMM_MAX_TILE
 
@@ -414,28 +420,38 @@ static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
         }
 }
 
-// Columns [j0, j1) of Bᵀ packed into panels of nr (each a k×nr row-major
-// block), then every block of direct_rows rows of A against every panel, so
-// those rows stay in L1 while the panels come from L2. Each element is the
-// direct kernel's FMA chain, the same as the micro-kernel's.
+// Columns [j0, j1) of Bᵀ packed into one k×w row-major matrix (w: their
+// count rounded up to PANEL_ALIGN, so each row starts a cache line), then
+// each block of direct_rows rows of A against all of it: those rows stay in
+// L1 while B comes from L2, and the direct kernel picks its widest tiles
+// across the whole row (128 columns: 48 + 48 + 32 on AVX-512). Each element
+// is the direct kernel's FMA chain, the same as the micro-kernel's. Panels
+// of nr columns (one direct call each, tiles of at most nr) were 5-12%
+// slower on Zen 5 at the training step's input gradients, soma / oneDNN
+// same-process: 32×128×64 0.98-1.00 → 1.06-1.07, 256×64×10 0.99-1.03 →
+// 1.09-1.12 (AVX-512); 128×64×10 0.96 → 1.00-1.02 (AVX2).
 // Each thread packs all of Bᵀ here, even split by rows: sharing the packing
 // as the packed path does (a team, a barrier, the other core's panels) was
 // slower for these small B on 2 threads (32×128×64 NT 1.80 → 2.18 µs,
 // 256×128×64 9.3 → 9.7 µs).
+// The row blocks run last to first. Walking forward, 256×64×10 on 2 threads
+// with the two CPUs on different dies (core round trip 0.4 µs) took 2.0-3.1
+// µs, more than on one thread (1.7); backward 1.6-1.7, on one thread the
+// same either way. Our reading, not measured (no counters here): the worker
+// starts late, so walking forward it writes the first rows of C after the
+// caller's last ones, whose store prefetches pulled them to the caller's
+// core; walking backward the two meet at the boundary at different times.
 static void run_panels(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
                        int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
-    const int64_t NR = ks->nr, nb = j1 - j0, rows = direct_rows(g);
-    pack_b_block(g, ks->nr, j0, nb, 0, g->k, s->b);
-    for (int64_t i = i0; i < i1; i += rows) {
-        int64_t mb = i1 - i < rows ? i1 - i : rows;
-        for (int64_t jr = 0; jr < nb; jr += NR) {
-            const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
-                                           .bias = g->bias ? g->bias + j0 + jr : NULL,
-                                           .relu = g->relu};
-            ks->direct(mb, nb - jr < NR ? nb - jr : NR, g->k, g->a + i * g->rsa, g->rsa, g->csa,
-                       s->b + jr * g->k, NR, g->c + i * g->ldc + j0 + jr, g->ldc, &ep);
-        }
+    const int64_t nb = j1 - j0, w = panel_width(nb), rows = direct_rows(g);
+    pack_b_block(g, (int)w, j0, nb, 0, g->k, s->b);
+    const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
+                                   .bias = g->bias ? g->bias + j0 : NULL, .relu = g->relu};
+    for (int64_t i = i0 + (i1 - i0 - 1) / rows * rows; i >= i0; i -= rows) {
+        const int64_t mb = i1 - i < rows ? i1 - i : rows;
+        ks->direct(mb, nb, g->k, g->a + i * g->rsa, g->rsa, g->csa, s->b, w,
+                   g->c + i * g->ldc + j0, g->ldc, &ep);
     }
 }
 
@@ -504,10 +520,9 @@ static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_
     const double b_bytes = (double)k * (double)n * sizeof(float);
     if (!trans_b) return m <= DIRECT_M_MAX || b_bytes <= DIRECT_B_BYTES ? PATH_DIRECT : PATH_PACKED;
     if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
-    // Packed, Bᵀ's columns are padded to whole panels (n = 1 fills nr).
-    const double panels_bytes =
-        (double)k * (double)((n + ks->nr - 1) / ks->nr * ks->nr) * sizeof(float);
-    return panels_bytes <= PANEL_B_BYTES ? PATH_PANEL : PATH_PACKED;
+    // Packed, Bᵀ's rows are padded to PANEL_ALIGN floats (n = 1 takes 16).
+    const double panel_bytes = (double)k * (double)panel_width(n) * sizeof(float);
+    return panel_bytes <= PANEL_B_BYTES ? PATH_PANEL : PATH_PACKED;
 }
 
 soma_gemm_plan soma_sgemm_plan(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {

@@ -116,20 +116,21 @@ static ALWAYS_INLINE void transpose8(__m256 r[8]) {
 // NN, Bᵀ in NT): 8×8 blocks transposed in registers. For 6 rows each column
 // is stored as 8 floats whose last two are overwritten by the next column
 // (hence SOMA_PACK_SLACK).
-static ALWAYS_INLINE void pack_rows_contiguous(const int rows, int64_t k, const float *x,
-                                               int64_t rs, float *dst) {
+// Of the rows, the first `valid` are read and the rest packed as zeros.
+static ALWAYS_INLINE void pack_rows_contiguous(const int rows, const int valid, int64_t k,
+                                               const float *x, int64_t rs, float *dst) {
     int64_t p = 0;
     for (; p + 8 <= k; p += 8) {
         for (int h = 0; h < rows; h += 8) {
             __m256 r[8];
             for (int i = 0; i < 8; i++)
-                r[i] = h + i < rows ? _mm256_loadu_ps(x + (h + i) * rs + p) : _mm256_setzero_ps();
+                r[i] = h + i < valid ? _mm256_loadu_ps(x + (h + i) * rs + p) : _mm256_setzero_ps();
             transpose8(r);
             for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * rows + h, r[q]);
         }
     }
     for (; p < k; p++)
-        for (int i = 0; i < rows; i++) dst[p * rows + i] = x[i * rs + p];
+        for (int i = 0; i < rows; i++) dst[p * rows + i] = i < valid ? x[i * rs + p] : 0.0f;
 }
 
 // A full panel whose columns are contiguous (A in TN, B in NN): a copy of
@@ -152,6 +153,12 @@ static ALWAYS_INLINE void pack_cols_contiguous(const int rows, int64_t k, const 
 
 static void pack_avx2(int mr, int64_t m, int64_t k, const float *x, int64_t rs, int64_t cs,
                       float *dst) {
+    // A single panel, as wide as a multiple of 8 (the panel path's Bᵀ, all
+    // its columns in one, gemm.c), or a partial last one of nr.
+    if (cs == 1 && m <= mr && mr % 8 == 0) {
+        pack_rows_contiguous(mr, (int)m, k, x, rs, dst);
+        return;
+    }
     if ((mr != MR && mr != NR) || (cs != 1 && rs != 1)) {
         soma_pack_generic(mr, m, k, x, rs, cs, dst);
         return;
@@ -160,8 +167,8 @@ static void pack_avx2(int mr, int64_t m, int64_t k, const float *x, int64_t rs, 
     for (int64_t i0 = 0; i0 < full; i0 += mr) {
         const float *xi = x + i0 * rs;
         if (cs == 1) {
-            if (mr == MR) pack_rows_contiguous(MR, k, xi, rs, dst);
-            else pack_rows_contiguous(NR, k, xi, rs, dst);
+            if (mr == MR) pack_rows_contiguous(MR, MR, k, xi, rs, dst);
+            else pack_rows_contiguous(NR, NR, k, xi, rs, dst);
         } else {
             if (mr == MR) pack_cols_contiguous(MR, k, xi, cs, dst);
             else pack_cols_contiguous(NR, k, xi, cs, dst);

@@ -146,13 +146,14 @@ static ALWAYS_INLINE void transpose16(__m512 r[16]) {
     }
 }
 
-// One full panel of `rows` rows that are contiguous along p (A in NN, Bᵀ in
-// NT): 16×16 blocks transposed in zmm registers when rows is a multiple of
-// 16, else 8×8 blocks in ymm ones; a last group of fewer than 8 rows is
-// loaded padded with zeros and stored under a mask, so nothing outside the
-// panel is read or written.
-static ALWAYS_INLINE void pack_rows_contiguous(const int rows, int64_t k, const float *x,
-                                               int64_t rs, float *dst) {
+// One panel of `rows` rows that are contiguous along p (A in NN, Bᵀ in NT),
+// of which the first `valid` are read and the rest packed as zeros: 16×16
+// blocks transposed in zmm registers when rows is a multiple of 16, else 8×8
+// blocks in ymm ones; a last group of fewer than 8 rows is loaded padded
+// with zeros and stored under a mask, so nothing outside the panel is read
+// or written.
+static ALWAYS_INLINE void pack_rows_contiguous(const int rows, const int valid, int64_t k,
+                                               const float *x, int64_t rs, float *dst) {
     int64_t p = 0;
     if (rows % 16 == 0) {
         for (; p + 16 <= k; p += 16) {
@@ -160,7 +161,8 @@ static ALWAYS_INLINE void pack_rows_contiguous(const int rows, int64_t k, const 
             for (int h = 0; h < rows; h += 16) {
                 __m512 r[16];
 #pragma GCC unroll 16
-                for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(x + (h + i) * rs + p);
+                for (int i = 0; i < 16; i++)
+                    r[i] = h + i < valid ? _mm512_loadu_ps(x + (h + i) * rs + p) : _mm512_setzero_ps();
                 transpose16(r);
 #pragma GCC unroll 16
                 for (int q = 0; q < 16; q++) _mm512_storeu_ps(dst + (p + q) * rows + h, r[q]);
@@ -173,7 +175,7 @@ static ALWAYS_INLINE void pack_rows_contiguous(const int rows, int64_t k, const 
             __m256 r[8];
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++)
-                r[i] = h + i < rows ? _mm256_loadu_ps(x + (h + i) * rs + p) : _mm256_setzero_ps();
+                r[i] = h + i < valid ? _mm256_loadu_ps(x + (h + i) * rs + p) : _mm256_setzero_ps();
             transpose8(r);
             if (rows - h >= 8) {
 #pragma GCC unroll 8
@@ -187,7 +189,7 @@ static ALWAYS_INLINE void pack_rows_contiguous(const int rows, int64_t k, const 
         }
     }
     for (; p < k; p++)
-        for (int i = 0; i < rows; i++) dst[p * rows + i] = x[i * rs + p];
+        for (int i = 0; i < rows; i++) dst[p * rows + i] = i < valid ? x[i * rs + p] : 0.0f;
 }
 
 // A full panel whose columns are contiguous (A in TN, B in NN): `rows`
@@ -208,6 +210,12 @@ static ALWAYS_INLINE void pack_cols_contiguous(const int rows, int64_t k, const 
 
 static void pack_avx512(int mr, int64_t m, int64_t k, const float *x, int64_t rs, int64_t cs,
                         float *dst) {
+    // A single panel, as wide as a multiple of 16 (the panel path's Bᵀ, all
+    // its columns in one, gemm.c), or a partial last one of nr or nr_wide.
+    if (cs == 1 && m <= mr && mr % 16 == 0) {
+        pack_rows_contiguous(mr, (int)m, k, x, rs, dst);
+        return;
+    }
     if ((mr != MR && mr != NR && mr != NR_WIDE) || (cs != 1 && rs != 1)) {
         soma_pack_generic(mr, m, k, x, rs, cs, dst);
         return;
@@ -216,9 +224,9 @@ static void pack_avx512(int mr, int64_t m, int64_t k, const float *x, int64_t rs
     for (int64_t i0 = 0; i0 < full; i0 += mr) {
         const float *xi = x + i0 * rs;
         if (cs == 1) {
-            if (mr == MR) pack_rows_contiguous(MR, k, xi, rs, dst);
-            else if (mr == NR) pack_rows_contiguous(NR, k, xi, rs, dst);
-            else pack_rows_contiguous(NR_WIDE, k, xi, rs, dst);
+            if (mr == MR) pack_rows_contiguous(MR, MR, k, xi, rs, dst);
+            else if (mr == NR) pack_rows_contiguous(NR, NR, k, xi, rs, dst);
+            else pack_rows_contiguous(NR_WIDE, NR_WIDE, k, xi, rs, dst);
         } else {
             if (mr == MR) pack_cols_contiguous(MR, k, xi, cs, dst);
             else if (mr == NR) pack_cols_contiguous(NR, k, xi, cs, dst);
