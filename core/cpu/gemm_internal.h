@@ -32,7 +32,9 @@ typedef void (*soma_sgemm_ukr_fn)(int64_t k, float alpha, const float *ap, const
 
 /* Packs rows [0, m) × columns [0, k) of a strided matrix X (element (i, p) at
  * x[i·rs + p·cs]) into micro-panels of `mr` rows (layout above), zero-filling
- * the rows of the last panel past m. dst is page-aligned; it may be written up
+ * the rows of the last panel past m. mr is the set's mr, nr or nr_wide, or,
+ * from the panel path, any multiple of 16 with m ≤ mr: one panel holding all
+ * of Bᵀ (gemm.c, run_panels). dst is page-aligned; it may be written up
  * to SOMA_PACK_SLACK floats past the last panel, except when packing B (mr =
  * the set's nr, dst then 64-byte aligned): the threads of a team pack
  * adjacent shares of one B buffer at once, so that writes nothing past its
