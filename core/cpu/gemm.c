@@ -426,10 +426,10 @@ static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
 // L1 while B comes from L2, and the direct kernel picks its widest tiles
 // across the whole row (128 columns: 48 + 48 + 32 on AVX-512). Each element
 // is the direct kernel's FMA chain, the same as the micro-kernel's. Panels
-// of nr columns (one direct call each, tiles of at most nr) were 5-12%
+// of nr columns (one direct call each, tiles of at most nr) were 4-12%
 // slower on Zen 5 at the training step's input gradients, soma / oneDNN
-// same-process: 32×128×64 0.98-1.00 → 1.06-1.07, 256×64×10 0.99-1.03 →
-// 1.09-1.12 (AVX-512); 128×64×10 0.96 → 1.00-1.02 (AVX2).
+// same-process: 32×128×64 0.99-1.00 → 1.06-1.07, 256×64×10 1.00-1.02 →
+// 1.12-1.13 (AVX-512); 128×64×10 and 256×64×10 0.96 → 1.07-1.08 (AVX2).
 // Each thread packs all of Bᵀ here, even split by rows: sharing the packing
 // as the packed path does (a team, a barrier, the other core's panels) was
 // slower for these small B on 2 threads (32×128×64 NT 1.80 → 2.18 µs,
