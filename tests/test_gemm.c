@@ -294,34 +294,6 @@ Test(gemm_kernels, sizes_1_to_67_every_transpose) {
     cr_assert_geq(tested, 1);
 }
 
-// Which NN/TN products run direct: up to 16 rows always; B above 512 KiB
-// never beyond that; B up to 512 KiB for up to 64 rows, or for any number
-// when it fills at most half of this core's L2.
-Test(gemm_kernels, direct_path_follows_l2) {
-    const int64_t l2 = soma_cpu_l2_bytes();
-    cr_assert_gt(l2, 0);
-    static const struct {
-        int ta;
-        int64_t m, n, k;
-    } shapes[] = {
-        {0, 16, 700, 600},  {1, 16, 4096, 4096}, {0, 17, 700, 600}, {0, 64, 128, 784},
-        {1, 65, 128, 784},  {0, 256, 128, 784},  {0, 256, 64, 512}, {1, 1000, 128, 256},
-        {0, 100, 256, 512}, {0, 100, 257, 512},
-    };
-    for (int ki = 0; ki < NKERNELS; ki++) {
-        if (!use_kernel(ki)) continue;
-        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-            const int64_t m = shapes[i].m, bytes = shapes[i].n * shapes[i].k * 4;
-            const int want = m <= 16 || (bytes <= 512 * 1024 && (m <= 64 || 2 * bytes <= l2));
-            soma_gemm_plan plan =
-                soma_sgemm_plan(shapes[i].ta, 0, m, shapes[i].n, shapes[i].k);
-            cr_assert_eq(plan.direct, want, "shape %zu (%lld×%lld×%lld, L2 %lld KiB): direct=%d",
-                         i, (long long)m, (long long)shapes[i].n, (long long)shapes[i].k,
-                         (long long)(l2 / 1024), plan.direct);
-        }
-    }
-}
-
 // Primes, 257, 1000, 1023, and shapes that cross every cache block (two
 // k-blocks, two mc-blocks, two nc-blocks), on the direct and the packed path.
 Test(gemm_kernels, large_prime_and_blocked_sizes) {
@@ -345,9 +317,6 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
         // The panel path on a training step's input gradients, and with
         // Bᵀ's rows padded (130 columns: 144) under a transposed A.
         {0, 1, 256, 64, 10, 0}, {0, 1, 32, 128, 64, 0}, {1, 1, 150, 130, 64, 0},
-        // Layer 1's forward product at batch 96: direct or packed by the
-        // size of L2 (-1: not checked here, see direct_path_follows_l2).
-        {0, 0, 96, 128, 784, -1},
     };
     soma_set_num_threads(1);
     int tested = 0;
@@ -359,8 +328,7 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             soma_gemm_plan plan = soma_sgemm_plan(shapes[i].ta, shapes[i].tb, shapes[i].m,
                                                   shapes[i].n, shapes[i].k);
-            if (shapes[i].direct >= 0)
-                cr_assert_eq(plan.direct, shapes[i].direct, "shape %zu: direct=%d", i, plan.direct);
+            cr_assert_eq(plan.direct, shapes[i].direct, "shape %zu: direct=%d", i, plan.direct);
             // A·Bᵀ with Bᵀ of at most 256 KiB packed (its rows padded to
             // 16 floats), not on the dot kernel: the panel path.
             cr_assert_eq(plan.panel, shapes[i].tb && !plan.dot &&

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -165,7 +164,6 @@ static _Atomic(const soma_cpu_kernels *) active;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_status = SOMA_OK;       // what soma_cpu_init reports
 static char init_message[256];
-static int64_t l2_bytes;
 
 static const soma_cpu_kernels *merged_of(const soma_cpu_kernels *set) {
     for (int i = 0; kernel_sets[i]; i++)
@@ -207,11 +205,7 @@ static void init_kernels(void) {
         }
     }
     atomic_store(&active, merged_of(pick));
-    // glibc answers from CPUID on x86; elsewhere it may not know (0 or -1).
-    long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    l2_bytes = l2 > 0 ? l2 : 1024 * 1024;
-    soma_log(SOMA_LOG_DEBUG, "cpu: %s kernels, L2 %lld KiB", pick->name,
-             (long long)(l2_bytes / 1024));
+    soma_log(SOMA_LOG_DEBUG, "cpu: %s kernels", pick->name);
 }
 
 const soma_cpu_kernels *soma_cpu_kernels_active(void) {
@@ -226,11 +220,6 @@ int soma_cpu_init(void) {
 }
 
 const char *soma_cpu_name(void) { return soma_cpu_kernels_active()->name; }
-
-int64_t soma_cpu_l2_bytes(void) {
-    pthread_once(&init_once, init_kernels);
-    return l2_bytes;
-}
 
 int soma_cpu_force(const char *name) {
     pthread_once(&init_once, init_kernels);

@@ -4,8 +4,7 @@
 // how a product is computed:
 // - the direct path (no packing) when op(B) has contiguous columns and
 //   either A is a few rows (batch-1 inference, a GEMV in disguise) or B is
-//   small enough to stay in this core's L2 while every row panel of A
-//   streams past it —
+//   small enough to stay in L2 while every row panel of A streams past it —
 //   the shapes of a training step, where packing would cost more than it
 //   saves;
 // - the dot-product kernel for A·Bᵀ with a few rows of A (a batch-1 input
@@ -36,19 +35,11 @@
 #include "cpu/gemm_internal.h"
 #include "thread/pool.h"
 
-// Direct path limits (see the top comment). B goes direct when it fills at
-// most half of this core's L2 (soma_cpu_l2_bytes), and never above this
-// many bytes: it then stays in L2 while the row panels of A stream past it.
-// On Zen 3 (512 KiB of L2) layer 1's 401 KiB of weights did not:
-// 128×128×784 ran at 69 GFLOP/s direct, 76 packed on 1 thread, 256×128×784
-// at 121 and 137 on 2...
+// Direct path limits (see the top comment), measured on Zen: a B of up to
+// this many bytes stays in L2 (512 KiB on Zen 3) across the row panels of A...
 #define DIRECT_B_BYTES (512u * 1024u)
-// ...except for at most this many rows of A, which take B up to
-// DIRECT_B_BYTES direct wherever it lies: packing B costs them more than
-// streaming it from L2 (32×128×784 on Zen 3: 78 GFLOP/s direct, 65 packed).
-#define DIRECT_M_L2 64
-// With at most this many rows of A (three row panels), packing B does not
-// pay back whatever its size: 16×512×512 runs at twice the speed direct.
+// ...and with at most this many rows of A (three row panels), packing B does
+// not pay back whatever its size: 16×512×512 runs at twice the speed direct.
 #define DIRECT_M_MAX 16
 // Below this many flops (about 2 µs on one core) a product stays on the
 // calling thread: handing half to a worker costs about a microsecond while
@@ -521,21 +512,13 @@ static void plan_split(gemm_job *g) {
         g->parts = g->units < threads ? (int)g->units : threads;
 }
 
-// Whether A·B with m rows and b_bytes of B runs direct (the limits above).
-static bool direct_fits(int64_t m, double b_bytes) {
-    if (m <= DIRECT_M_MAX) return true;
-    if (b_bytes > DIRECT_B_BYTES) return false;
-    return m <= DIRECT_M_L2 || b_bytes <= (double)soma_cpu_l2_bytes() / 2;
-}
-
 // The direct path for NN/TN when A is a few rows or B stays in L2; the dot
 // kernel for NT with a few rows (where the set has one); the panel path for
 // other NT with a small B; the packed path for the rest.
-
 static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_b, int64_t m,
                              int64_t n, int64_t k) {
     const double b_bytes = (double)k * (double)n * sizeof(float);
-    if (!trans_b) return direct_fits(m, b_bytes) ? PATH_DIRECT : PATH_PACKED;
+    if (!trans_b) return m <= DIRECT_M_MAX || b_bytes <= DIRECT_B_BYTES ? PATH_DIRECT : PATH_PACKED;
     if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
     // Packed, Bᵀ's rows are padded to PANEL_ALIGN floats (n = 1 takes 16).
     const double panel_bytes = (double)k * (double)panel_width(n) * sizeof(float);

@@ -155,9 +155,6 @@ void soma_sgemm_generic_direct(int64_t m, int64_t n, int64_t k, const float *a, 
  * The active set, chosen once (CPUID + XGETBV / HWCAP, SOMA_CPU override) and
  * merged with the generic set; never NULL. Changes only via soma_cpu_force. */
 const soma_cpu_kernels *soma_cpu_kernels_active(void);
-/* This core's L2 cache in bytes, read once (sysconf; 1 MiB where the system
- * does not say). gemm.c sizes the direct path's B to it. */
-int64_t soma_cpu_l2_bytes(void);
 /* Every set this build has (generic first), NULL-terminated, unmerged. */
 const soma_cpu_kernels *const *soma_cpu_kernel_sets(void);
 /* Tests only: makes feature detection report that the CPU lacks its tuned
