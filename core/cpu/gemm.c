@@ -6,7 +6,8 @@
 //   either A is a few rows (batch-1 inference, a GEMV in disguise) or B is
 //   small enough to stay in L2 while every row panel of A streams past it —
 //   the shapes of a training step, where packing would cost more than it
-//   saves;
+//   saves (a set may send those whose B leaves L1 to the packed path when
+//   n and the rows per thread are large: packed_from, gemm_internal.h);
 // - the dot-product kernel for A·Bᵀ with a few rows of A (a batch-1 input
 //   gradient), where packing Bᵀ costs more than the product;
 // - the panel path for other A·Bᵀ with a small B (the input gradients of a
@@ -41,6 +42,9 @@
 // ...and with at most this many rows of A (three row panels), packing B does
 // not pay back whatever its size: 16×512×512 runs at twice the speed direct.
 #define DIRECT_M_MAX 16
+// B fits in L1 below this many floats (32 KiB): the direct kernel then
+// reads it from there for every row block, and never loses to packing.
+#define L1_B_FLOATS 8192
 // Below this many flops (about 2 µs on one core) a product stays on the
 // calling thread: handing half to a worker costs about a microsecond while
 // the workers spin between the GEMMs of a training step, and more once they
@@ -518,7 +522,17 @@ static void plan_split(gemm_job *g) {
 static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_b, int64_t m,
                              int64_t n, int64_t k) {
     const double b_bytes = (double)k * (double)n * sizeof(float);
-    if (!trans_b) return m <= DIRECT_M_MAX || b_bytes <= DIRECT_B_BYTES ? PATH_DIRECT : PATH_PACKED;
+    if (!trans_b) {
+        if (m <= DIRECT_M_MAX) return PATH_DIRECT;
+        if (b_bytes > DIRECT_B_BYTES) return PATH_PACKED;
+        if (!ks->packed_from || (double)k * (double)n <= L1_B_FLOATS) return PATH_DIRECT;
+        // The set's rule for a B that comes from L2 (gemm_internal.h): r is
+        // the rows per thread plan_split will give each piece.
+        const int threads = soma_pool_threads();
+        const double flops = 2.0 * (double)m * (double)n * (double)k;
+        const double r = threads > 1 && flops >= PARALLEL_MIN_FLOPS ? (double)m / threads : (double)m;
+        return ks->packed_from * ((double)n + r) < (double)n * r ? PATH_PACKED : PATH_DIRECT;
+    }
     if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
     // Packed, Bᵀ's rows are padded to PANEL_ALIGN floats (n = 1 takes 16).
     const double panel_bytes = (double)k * (double)panel_width(n) * sizeof(float);
