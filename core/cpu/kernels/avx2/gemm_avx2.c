@@ -184,13 +184,35 @@ static void pack_avx2(int mr, int64_t m, int64_t k, const float *x, int64_t rs, 
 
 // ---- direct kernel ----
 
+// The first w (1-8) floats of t to cr. Not vmaskmovps: on Zen 3 a masked
+// store costs about as much as the 8×10 narrow tile's whole k loop at k = 32.
+static ALWAYS_INLINE void store_first(float *cr, __m256 t, int w) {
+    if (w >= 8) {
+        _mm256_storeu_ps(cr, t);
+        return;
+    }
+    __m128 q = _mm256_castps256_ps128(t);
+    if (w & 4) {
+        _mm_storeu_ps(cr, q);
+        q = _mm256_extractf128_ps(t, 1);
+        cr += 4;
+    }
+    if (w & 2) {
+        _mm_storel_pi((__m64 *)cr, q);
+        q = _mm_movehl_ps(q, q);
+        cr += 2;
+    }
+    if (w & 1) _mm_store_ss(cr, q);
+}
+
 // m rows × nv vectors of 8 columns, from column j of the call, over all of
 // k. Vector v covers columns j + 8v, except the last, which starts at j + lo:
 // the tail of a row is covered by a full vector that ends at the row's last
 // column and overlaps its neighbour (the overlapped columns come out
 // bit-identical twice, and every C value is read before either is stored).
-// Only a call narrower than 8 columns needs `masked` (then nv = 1): masked
-// loads cost a register for the mask, which 6 rows × 2 vectors do not have.
+// Only a call narrower than 8 columns needs `masked` (then nv = 1, and lo
+// is that call's column count, the lanes of `mask`): masked loads cost a
+// register for the mask, which 6 rows × 2 vectors do not have.
 // Per k step, whichever of the B vectors (nv) or the A broadcasts (m) are
 // fewer is loaded first and kept, the other streamed through one register:
 // with the 8–12 accumulators that fills the sixteen ymm registers, so
@@ -275,7 +297,7 @@ static ALWAYS_INLINE void direct_tile(const int m, const int nv, const int maske
         }
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
-            if (masked) _mm256_maskstore_ps(cr, mask, t[v]);
+            if (masked) store_first(cr, t[v], (int)lo);
             else _mm256_storeu_ps(cr + (v == nv - 1 ? lo : 8 * v), t[v]);
         }
     }
@@ -295,7 +317,7 @@ static ALWAYS_INLINE void direct_rows(const int m, const int nv, int64_t n, int6
     if (n < 8) {
         __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        direct_tile(m, 1, 1, mask, 0, k, a, rsa, csa, b, ldb, c, ldc, ep, 0);
+        direct_tile(m, 1, 1, mask, n, k, a, rsa, csa, b, ldb, c, ldc, ep, 0);
         return;
     }
     // The shifted last vector may only overlap columns of its own tile: when
@@ -370,13 +392,13 @@ static inline __m256i lanes(int64_t w) {
 // direct_tile computes it. Callers pass beta, bias and relu read from the
 // epilogue struct once: stores to C could alias it as far as the compiler
 // knows.
-static ALWAYS_INLINE void finish_vec(float *cr, __m256 acc, __m256i keep, __m256 va, __m256 vb,
-                                     float beta, const float *bias, int relu) {
+static ALWAYS_INLINE void finish_vec(float *cr, __m256 acc, __m256i keep, int w, __m256 va,
+                                     __m256 vb, float beta, const float *bias, int relu) {
     __m256 t = _mm256_mul_ps(va, acc);
     if (beta != 0.0f) t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(cr, keep)));
     if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias, keep));
     if (relu) t = _mm256_max_ps(_mm256_setzero_ps(), t);
-    _mm256_maskstore_ps(cr, keep, t);
+    store_first(cr, t, w);
 }
 
 // n ≤ 16 (an output layer: n = 10), 8 rows: the rows in the lanes. Across
@@ -415,7 +437,8 @@ static ALWAYS_INLINE void narrow_tile(const int n, int64_t k, const float *a, in
         transpose8(r);
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++)
-            finish_vec(c + i * ldc + j0, r[i], keep, va, vb, beta, bias ? bias + j0 : NULL, relu);
+            finish_vec(c + i * ldc + j0, r[i], keep, n - j0, va, vb, beta, bias ? bias + j0 : NULL,
+                       relu);
     }
 }
 
@@ -507,7 +530,7 @@ static void dot_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rs
             const __m256i keep = lanes(nb);
             const __m256 d = nb == 8 ? dot8(8, k, ai, b + j * ldb, ldb)
                                      : dot8(nb, k, ai, b + j * ldb, ldb);
-            finish_vec(ci + j, d, keep, va, vb, beta, bias ? bias + j : NULL, relu);
+            finish_vec(ci + j, d, keep, nb, va, vb, beta, bias ? bias + j : NULL, relu);
         }
     }
 }
