@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "cpu/act.h"
+#include "cpu/kernels/avx2/store_avx2.h"
 #include "cpu/kernels/exp8.h"
 
 // ---- helper layer: 8 floats (vf), their lane masks (vm), 8 doubles (vd) --------------
@@ -57,8 +58,8 @@ typedef struct {
 
 static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
 static inline void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
-// The first w < 8 floats, under a mask: nothing outside them is read or
-// written (and no store-forwarding stall through a stack copy).
+// The first w < 8 floats: nothing outside them is read (under a mask) or
+// written (no store-forwarding stall through a stack copy).
 static inline __m256i first_lanes(int w) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -66,7 +67,7 @@ static inline vf vf_load_part(const float *p, int w, float pad) {
     const __m256i m = first_lanes(w);
     return _mm256_blendv_ps(_mm256_set1_ps(pad), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
-static inline void vf_store_part(float *p, vf v, int w) { _mm256_maskstore_ps(p, first_lanes(w), v); }
+static inline void vf_store_part(float *p, vf v, int w) { soma_avx2_store_first(p, v, w); }
 static inline vf vf_set1(float f) { return _mm256_set1_ps(f); }
 static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }

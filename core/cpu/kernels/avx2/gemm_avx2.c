@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "cpu/gemm_internal.h"
+#include "cpu/kernels/avx2/store_avx2.h"
 
 #define MR 6
 #define NR 16
@@ -184,27 +185,6 @@ static void pack_avx2(int mr, int64_t m, int64_t k, const float *x, int64_t rs, 
 
 // ---- direct kernel ----
 
-// The first w (1-8) floats of t to cr. Not vmaskmovps: on Zen 3 a masked
-// store costs about as much as the 8×10 narrow tile's whole k loop at k = 32.
-static ALWAYS_INLINE void store_first(float *cr, __m256 t, int w) {
-    if (w >= 8) {
-        _mm256_storeu_ps(cr, t);
-        return;
-    }
-    __m128 q = _mm256_castps256_ps128(t);
-    if (w & 4) {
-        _mm_storeu_ps(cr, q);
-        q = _mm256_extractf128_ps(t, 1);
-        cr += 4;
-    }
-    if (w & 2) {
-        _mm_storel_pi((__m64 *)cr, q);
-        q = _mm_movehl_ps(q, q);
-        cr += 2;
-    }
-    if (w & 1) _mm_store_ss(cr, q);
-}
-
 // m rows × nv vectors of 8 columns, from column j of the call, over all of
 // k. Vector v covers columns j + 8v, except the last, which starts at j + lo:
 // the tail of a row is covered by a full vector that ends at the row's last
@@ -297,7 +277,7 @@ static ALWAYS_INLINE void direct_tile(const int m, const int nv, const int maske
         }
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
-            if (masked) store_first(cr, t[v], (int)lo);
+            if (masked) soma_avx2_store_first(cr, t[v], (int)lo);
             else _mm256_storeu_ps(cr + (v == nv - 1 ? lo : 8 * v), t[v]);
         }
     }
@@ -398,7 +378,7 @@ static ALWAYS_INLINE void finish_vec(float *cr, __m256 acc, __m256i keep, int w,
     if (beta != 0.0f) t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(cr, keep)));
     if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias, keep));
     if (relu) t = _mm256_max_ps(_mm256_setzero_ps(), t);
-    store_first(cr, t, w);
+    soma_avx2_store_first(cr, t, w);
 }
 
 // n ≤ 16 (an output layer: n = 10), 8 rows: the rows in the lanes. Across
