@@ -344,22 +344,24 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
 }
 
 // A set with packed_from (AVX2) sends an NN or TN product whose B is past L1
-// but small enough for the direct path to the packed path when n and the
-// rows per thread are both large: 1/n + 1/r < 1/packed_from
-// (gemm_internal.h). Sets without it keep the direct path. Every shape is
-// also checked against the reference on the path it takes on one thread.
+// but small enough for the direct path to the packed path when m and n are
+// both large: 1/m + 1/n < 1/packed_from (gemm_internal.h). Sets without it
+// keep the direct path. The choice is the same on 1 and 2 threads (the paths
+// round differently), and every shape is checked against the reference.
 Test(gemm_kernels, packed_when_b_leaves_l1) {
     static const struct {
         int ta;
         int64_t m, n, k;
-        int direct1, direct2; // the AVX2 set's path on 1 thread and on 2
+        int direct; // the AVX2 set's path
     } shapes[] = {
-        {1, 784, 128, 256, 0, 0}, // 1/128 + 1/784 (1/392 on 2 threads): packed
-        {0, 257, 257, 257, 0, 0}, // 2/257, then 1/257 + 1/128.5
-        {0, 256, 128, 784, 0, 1}, // 1/128 + 1/256 < 1/84, then 1/128 + 1/128 > 1/84
-        {0, 128, 128, 784, 1, 1}, // 1/128 + 1/128
-        {1, 128, 64, 256, 1, 1},  // 1/64 + 1/128
-        {1, 784, 128, 32, 1, 1},  // B of 4096 floats stays in L1
+        {1, 784, 128, 256, 0}, // 1/784 + 1/128 < 1/96
+        {0, 257, 257, 257, 0}, // 2/257
+        {0, 256, 128, 784, 1}, // 1/256 + 1/128 > 1/96
+        {0, 128, 128, 784, 1}, // 2/128
+        {1, 128, 64, 256, 1},  // 1/128 + 1/64
+        {1, 784, 128, 32, 1},  // B of 4096 floats stays in L1
+        {0, 512, 192, 64, 0},  // 1/512 + 1/192, B of 12288 floats
+        {0, 512, 192, 40, 1},  // the same with B of 7680 floats, in L1
     };
     int tested = 0;
     for (int ki = 0; ki < NKERNELS; ki++) {
@@ -371,16 +373,12 @@ Test(gemm_kernels, packed_when_b_leaves_l1) {
         soma_rng r;
         soma_rng_init(&r, 19, (uint64_t)ki);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-            soma_set_num_threads(2);
-            if (soma_pool_threads() == 2) {
-                const int want = rule ? shapes[i].direct2 : 1;
+            const int want = rule ? shapes[i].direct : 1;
+            for (int threads = 2; threads >= 1; threads--) {
+                soma_set_num_threads(threads);
                 cr_assert_eq(soma_sgemm_plan(shapes[i].ta, 0, shapes[i].m, shapes[i].n, shapes[i].k).direct,
-                             want, "%s, shape %zu, 2 threads", soma_cpu_name(), i);
+                             want, "%s, shape %zu, %d threads", soma_cpu_name(), i, threads);
             }
-            soma_set_num_threads(1);
-            const int want = rule ? shapes[i].direct1 : 1;
-            cr_assert_eq(soma_sgemm_plan(shapes[i].ta, 0, shapes[i].m, shapes[i].n, shapes[i].k).direct,
-                         want, "%s, shape %zu, 1 thread", soma_cpu_name(), i);
             int q = (int)(i % 5);
             gcase t = {shapes[i].ta, 0, shapes[i].m, shapes[i].n, shapes[i].k,
                        alpha_beta[q][0], alpha_beta[q][1], (int64_t)(i % 2), (int)(i % 3), 0, (int)(i % 4)};

@@ -7,7 +7,7 @@
 //   small enough to stay in L2 while every row panel of A streams past it —
 //   the shapes of a training step, where packing would cost more than it
 //   saves (a set may send those whose B leaves L1 to the packed path when
-//   n and the rows per thread are large: packed_from, gemm_internal.h);
+//   m and n are large: packed_from, gemm_internal.h);
 // - the dot-product kernel for A·Bᵀ with a few rows of A (a batch-1 input
 //   gradient), where packing Bᵀ costs more than the product;
 // - the panel path for other A·Bᵀ with a small B (the input gradients of a
@@ -526,12 +526,10 @@ static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_
         if (m <= DIRECT_M_MAX) return PATH_DIRECT;
         if (b_bytes > DIRECT_B_BYTES) return PATH_PACKED;
         if (!ks->packed_from || (double)k * (double)n <= L1_B_FLOATS) return PATH_DIRECT;
-        // The set's rule for a B that comes from L2 (gemm_internal.h): r is
-        // the rows per thread plan_split will give each piece.
-        const int threads = soma_pool_threads();
-        const double flops = 2.0 * (double)m * (double)n * (double)k;
-        const double r = threads > 1 && flops >= PARALLEL_MIN_FLOPS ? (double)m / threads : (double)m;
-        return ks->packed_from * ((double)n + r) < (double)n * r ? PATH_PACKED : PATH_DIRECT;
+        // The set's rule for a B that comes from L2 (gemm_internal.h). On the
+        // shape alone, never the thread count: the two paths round
+        // differently, and results must not depend on the threads.
+        return ks->packed_from * (double)(n + m) < (double)n * (double)m ? PATH_PACKED : PATH_DIRECT;
     }
     if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
     // Packed, Bᵀ's rows are padded to PANEL_ALIGN floats (n = 1 takes 16).

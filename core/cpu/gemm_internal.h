@@ -125,11 +125,12 @@ typedef struct soma_cpu_kernels {
     soma_sgemm_direct_fn direct; /* NULL: the generic direct kernel        */
     /* Optional (0: off). An NN or TN product whose B is small enough for the
      * direct path but not for L1 (k·n > 8192 floats) goes to the packed path
-     * when 1/n + 1/r < 1/packed_from, r being the rows of C per thread: the
-     * direct kernel reads all of B from L2 again for every few rows, the
-     * packed path reads its block of A from L2 once per nr columns and pays
-     * for packing A and B once, so it wins where both n and r are large
-     * (gemm.c, choose_path). */
+     * when 1/m + 1/n < 1/packed_from: the direct kernel reads all of B from
+     * L2 again for every few rows, the packed path reads its block of A from
+     * L2 once per nr columns and pays for packing A and B once, so it wins
+     * where both m and n are large (gemm.c, choose_path). Rows per thread
+     * would be the better measure on more than one thread, but the paths
+     * round differently and results may not depend on the thread count. */
     int packed_from;
     soma_sgemm_dot_fn dot;       /* NULL: NT products always packed        */
 } soma_cpu_kernels;

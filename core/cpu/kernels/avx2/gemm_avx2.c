@@ -528,12 +528,12 @@ const soma_cpu_kernels soma_kernels_avx2 = {
     .direct_mr = MR,
     .narrow_mr = 24, // narrow_tile's 8 rows and direct_6's 6 both divide it
     .direct = direct_avx2,
-    // Same process, paired rounds on Zen 3 (2 vCPUs), packed against direct:
-    // 1 thread, 257³ +17%, 784×128×256 TN +11%, 784×128×128 TN +6-10% (all
-    // packed with 84: 1/n + 1/r = 0.008-0.009 < 1/84 = 0.0119); 256×128×784
-    // NN -8…+4% (0.0117, packed), 128×64×256 TN -8% (0.023, direct). 2
-    // threads, both CPUs close: 257³ +20%, 784×128×256 TN +15% (0.0117,
-    // 0.0104: packed); 128×128×784 NN -14% (0.0234: direct).
-    .packed_from = 84,
+    // Same process, paired rounds on Zen 3 (2 vCPUs), packed against direct,
+    // with 1/m + 1/n: 1 thread, 257³ +17% (0.0078), 784×128×256 TN +11% and
+    // 784×128×128 TN +6-10% (0.0091), 256×128×784 NN -8…+4% (0.0117),
+    // 128×64×256 TN -8% (0.023); 2 threads, both CPUs close: 257³ +20%,
+    // 784×128×256 TN +15%, 256×128×784 NN -6%, 128×128×784 NN -14% (0.0156).
+    // 1/96 = 0.0104 sends the first three to the packed path.
+    .packed_from = 96,
     .dot = dot_avx2,
 };
