@@ -42,9 +42,6 @@
 // ...and with at most this many rows of A (three row panels), packing B does
 // not pay back whatever its size: 16×512×512 runs at twice the speed direct.
 #define DIRECT_M_MAX 16
-// B fits in L1 below this many floats (32 KiB): the direct kernel then
-// reads it from there for every row block, and never loses to packing.
-#define L1_B_FLOATS 8192
 // Below this many flops (about 2 µs on one core) a product stays on the
 // calling thread: handing half to a worker costs about a microsecond while
 // the workers spin between the GEMMs of a training step, and more once they
@@ -525,7 +522,7 @@ static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_
     if (!trans_b) {
         if (m <= DIRECT_M_MAX) return PATH_DIRECT;
         if (b_bytes > DIRECT_B_BYTES) return PATH_PACKED;
-        if (!ks->packed_from || (double)k * (double)n <= L1_B_FLOATS) return PATH_DIRECT;
+        if (!ks->packed_from || (double)k * (double)n <= SOMA_L1_B_FLOATS) return PATH_DIRECT;
         // The set's rule for a B that comes from L2 (gemm_internal.h). On the
         // shape alone, never the thread count: the two paths round
         // differently, and results must not depend on the threads.

@@ -84,6 +84,11 @@ typedef void (*soma_sgemm_dot_fn)(int64_t m, int64_t n, int64_t k, const float *
  * tile only once this constant grows. */
 #define SOMA_GEMM_MAX_TILE 384
 
+/* B of at most this many floats (32 KiB) stays in L1 while the direct kernel
+ * streams the rows of A past it: used by gemm.c's choice of path and by the
+ * AVX2 direct kernel. */
+#define SOMA_L1_B_FLOATS 8192
+
 /* One kernel set. Built with designated initializers; dispatch.c starts every
  * set from the generic one, so a slot a set leaves NULL (pack_a, pack_b,
  * direct) falls back to portable C. mc is a multiple of mr and nc of nr (and
@@ -124,7 +129,7 @@ typedef struct soma_cpu_kernels {
                          /* the unit of its split; 0: direct_mr            */
     soma_sgemm_direct_fn direct; /* NULL: the generic direct kernel        */
     /* Optional (0: off). An NN or TN product whose B is small enough for the
-     * direct path but not for L1 (k·n > 8192 floats) goes to the packed path
+     * direct path but not for L1 (k·n > SOMA_L1_B_FLOATS) goes to the packed path
      * when 1/m + 1/n < 1/packed_from: the direct kernel reads all of B from
      * L2 again for every few rows, the packed path reads its block of A from
      * L2 once per nr columns and pays for packing A and B once, so it wins

@@ -45,7 +45,7 @@
 #include <string.h>
 
 #include "cpu/act.h"
-#include "cpu/kernels/avx2/store_avx2.h"
+#include "cpu/kernels/avx2/partial_avx2.h"
 #include "cpu/kernels/exp8.h"
 
 // ---- helper layer: 8 floats (vf), their lane masks (vm), 8 doubles (vd) --------------
@@ -60,11 +60,8 @@ static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
 static inline void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
 // The first w < 8 floats: nothing outside them is read (under a mask) or
 // written (no store-forwarding stall through a stack copy).
-static inline __m256i first_lanes(int w) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(w), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 static inline vf vf_load_part(const float *p, int w, float pad) {
-    const __m256i m = first_lanes(w);
+    const __m256i m = soma_avx2_lanes(w);
     return _mm256_blendv_ps(_mm256_set1_ps(pad), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 static inline void vf_store_part(float *p, vf v, int w) { soma_avx2_store_first(p, v, w); }
@@ -369,7 +366,7 @@ typedef __m256i vi; // 8 lane indices
 // not change a maximum); a shorter one a masked load padded with -inf.
 static inline vf group_max(const float *x, int64_t cols, int nr) {
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
-    const __m256i m0 = first_lanes((int)cols);
+    const __m256i m0 = soma_avx2_lanes(cols);
     __m256 v[8], w[4], t[2];
     for (int r = 0; r < 8; r++) {
         const float *p = x + r * cols;
@@ -459,7 +456,7 @@ typedef struct {
 } rowshift;
 // From the maxima of rows r < nr in lanes r.
 static inline void rowshift_make(rowshift *s, vf m, int nr) {
-    const __m256 mv = _mm256_and_ps(m, _mm256_castsi256_ps(first_lanes(nr))); // others +0
+    const __m256 mv = _mm256_and_ps(m, _mm256_castsi256_ps(soma_avx2_lanes(nr))); // others +0
     const __m256 near = _mm256_cmp_ps(vf_abs(mv), _mm256_set1_ps(64.0f), _CMP_LE_OQ);
     const __m256 mn = _mm256_and_ps(mv, near);
     const __m256i k = _mm256_cvtps_epi32(_mm256_mul_ps(mn, _mm256_set1_ps(0x1.715476p+0f)));

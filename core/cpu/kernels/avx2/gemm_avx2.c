@@ -27,14 +27,13 @@
 #include <string.h>
 
 #include "cpu/gemm_internal.h"
-#include "cpu/kernels/avx2/store_avx2.h"
+#include "cpu/kernels/avx2/partial_avx2.h"
 
 #define MR 6
 #define NR 16
 #define ALWAYS_INLINE inline __attribute__((always_inline))
-// The direct kernel's B stays in L1 while k·ldb is at most this (direct_tile);
-// beyond it, rows of B are prefetched PF_ROWS ahead.
-#define B_L1_FLOATS 8192
+// Rows of B the direct kernel prefetches ahead when B does not stay in L1
+// (k·ldb > SOMA_L1_B_FLOATS, direct_tile).
 #define PF_ROWS 12
 
 void soma_sgemm_avx2_6x16(int64_t k, float alpha, const float *ap, const float *bp, float beta,
@@ -217,7 +216,7 @@ static ALWAYS_INLINE void direct_tile(const int m, const int nv, const int maske
     // forward product of the first layer, b×128×784 NN, +5-11% at b = 32-256
     // and +22% at b = 1. Prefetching 784×128×32 TN too, whose B stays in
     // L1, cost it about 5%.
-    const int64_t pf = k * ldb > B_L1_FLOATS ? PF_ROWS * ldb : 0;
+    const int64_t pf = k * ldb > SOMA_L1_B_FLOATS ? PF_ROWS * ldb : 0;
     // Unrolled by 4: up to +6% on a training step's direct shapes (784×128×128
     // TN, 32×10×64 NN), a few within -2%.
 #pragma GCC unroll 4
@@ -295,9 +294,7 @@ static ALWAYS_INLINE void direct_rows(const int m, const int nv, int64_t n, int6
                                       const soma_tile_epilogue *ep) {
     const __m256i none = _mm256_setzero_si256();
     if (n < 8) {
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        direct_tile(m, 1, 1, mask, n, k, a, rsa, csa, b, ldb, c, ldc, ep, 0);
+        direct_tile(m, 1, 1, soma_avx2_lanes(n), n, k, a, rsa, csa, b, ldb, c, ldc, ep, 0);
         return;
     }
     // The shifted last vector may only overlap columns of its own tile: when
@@ -351,7 +348,7 @@ static __attribute__((noinline)) void direct_5(DIRECT_ARGS) { direct_rows(5, 2, 
 // against 6×16 on Zen 3: 784×128×32 TN +6%, b×128×64 NT (panel path) +3-6%,
 // 128×64×32 TN +1-5%, the other shapes with B in L1 within -2…+4%.
 static __attribute__((noinline)) void direct_6(DIRECT_ARGS) {
-    if (n % 32 == 0 && k * ldb <= B_L1_FLOATS) {
+    if (n % 32 == 0 && k * ldb <= SOMA_L1_B_FLOATS) {
         direct_3(DIRECT_PASS);
         direct_3(n, k, a + 3 * rsa, rsa, csa, b, ldb, c + 3 * ldc, ldc, ep);
         return;
@@ -359,21 +356,15 @@ static __attribute__((noinline)) void direct_6(DIRECT_ARGS) {
     direct_rows(6, 2, DIRECT_PASS);
 }
 
-// Lanes [0, w) set, for maskload/maskstore (which neither read nor fault
-// outside them).
-static inline __m256i lanes(int64_t w) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w < 8 ? w : 8)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // The epilogue of the narrow tile and the dot kernel on one vector of a row
-// of C (lanes `keep`): t = alpha·acc (+ beta·c unless beta = 0, which must
+// of C (its first w lanes): t = alpha·acc (+ beta·c unless beta = 0, which must
 // not read C), + bias, relu (maxps with the zero first keeps NaN), as
 // direct_tile computes it. Callers pass beta, bias and relu read from the
 // epilogue struct once: stores to C could alias it as far as the compiler
 // knows.
-static ALWAYS_INLINE void finish_vec(float *cr, __m256 acc, __m256i keep, int w, __m256 va,
-                                     __m256 vb, float beta, const float *bias, int relu) {
+static ALWAYS_INLINE void finish_vec(float *cr, __m256 acc, int w, __m256 va, __m256 vb,
+                                     float beta, const float *bias, int relu) {
+    const __m256i keep = soma_avx2_lanes(w);
     __m256 t = _mm256_mul_ps(va, acc);
     if (beta != 0.0f) t = _mm256_add_ps(t, _mm256_mul_ps(vb, _mm256_maskload_ps(cr, keep)));
     if (bias) t = _mm256_add_ps(t, _mm256_maskload_ps(bias, keep));
@@ -410,15 +401,13 @@ static ALWAYS_INLINE void narrow_tile(const int n, int64_t k, const float *a, in
     const __m256 va = _mm256_set1_ps(ep->alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 2
     for (int j0 = 0; j0 < n; j0 += 8) {
-        const __m256i keep = lanes(n - j0);
         __m256 r[8];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) r[j] = j0 + j < n ? acc[j0 + j] : _mm256_setzero_ps();
         transpose8(r);
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++)
-            finish_vec(c + i * ldc + j0, r[i], keep, n - j0, va, vb, beta, bias ? bias + j0 : NULL,
-                       relu);
+            finish_vec(c + i * ldc + j0, r[i], n - j0, va, vb, beta, bias ? bias + j0 : NULL, relu);
     }
 }
 
@@ -484,7 +473,7 @@ static ALWAYS_INLINE __m256 dot8(const int nb, int64_t k, const float *a, const 
 #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) v[j] = _mm256_setzero_ps();
     for (int64_t p = 0; p < k; p += 8) {
-        const __m256i m = lanes(k - p);
+        const __m256i m = soma_avx2_lanes(k - p);
         const __m256 av = _mm256_maskload_ps(a + p, m);
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++)
@@ -507,10 +496,9 @@ static void dot_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t rs
         float *ci = c + i * ldc;
         for (int64_t j = 0; j < n; j += 8) {
             const int nb = n - j < 8 ? (int)(n - j) : 8;
-            const __m256i keep = lanes(nb);
             const __m256 d = nb == 8 ? dot8(8, k, ai, b + j * ldb, ldb)
                                      : dot8(nb, k, ai, b + j * ldb, ldb);
-            finish_vec(ci + j, d, keep, nb, va, vb, beta, bias ? bias + j : NULL, relu);
+            finish_vec(ci + j, d, nb, va, vb, beta, bias ? bias + j : NULL, relu);
         }
     }
 }

@@ -1,9 +1,18 @@
-/* core/cpu/kernels/avx2/store_avx2.h — storing part of a vector, for the
- * AVX2 kernel files only (compiled with -mavx2). */
-#ifndef SOMA_CPU_KERNELS_AVX2_STORE_AVX2_H
-#define SOMA_CPU_KERNELS_AVX2_STORE_AVX2_H
+/* core/cpu/kernels/avx2/partial_avx2.h — the first w lanes of a vector, for
+ * the AVX2 kernel files only (compiled with -mavx2): the GEMM's and the
+ * activations' row tails. */
+#ifndef SOMA_CPU_KERNELS_AVX2_PARTIAL_AVX2_H
+#define SOMA_CPU_KERNELS_AVX2_PARTIAL_AVX2_H
 
 #include <immintrin.h>
+#include <stdint.h>
+
+/* Lanes [0, w) set (all 8 when w >= 8), the mask of vmaskmovps loads, which
+ * neither read nor fault outside them. */
+static inline __m256i soma_avx2_lanes(int64_t w) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w < 8 ? w : 8)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 
 /* The first w floats of v to p (all 8 when w >= 8), nothing past them.
  * Plain 4-, 2- and 1-float stores, not vmaskmovps: on Zen 3 a masked 256-bit
