@@ -13,6 +13,12 @@
 //   SOMA_BENCH_LIBS=soma,openblas,blis,onednn   which implementations
 //   SOMA_BENCH_THREADS=1,2      thread counts
 //   SOMA_BENCH_CHECK=0          skip the start-up self-check
+//   SOMA_BENCH_ROUNDS=1         rounds in this process: with R > 1 every
+//                               shape and thread count runs each library R
+//                               times, the libraries taking turns (their order
+//                               reversed every other round), so each round's
+//                               libraries ran within a fraction of a second of
+//                               each other (bench/README.md, "interleaved")
 //   SOMA_BENCH_SETTLE_MS=100    pause after a multi-threaded OpenBLAS benchmark
 //                               (its idle workers spin meanwhile); 10 ms after
 //                               the others
@@ -47,7 +53,7 @@ typedef struct gemm_bench {
     double wall_s, foreign_cpu_s; // timed loops only, summed over all runs
 } gemm_bench;
 
-enum { MAX_SHAPES = 64, MAX_THREADS = 4 };
+enum { MAX_SHAPES = 64, MAX_THREADS = 4, MAX_ROUNDS = 1000 };
 static shape shapes[MAX_SHAPES];
 static int nshapes;
 static gemm_bench benches[MAX_SHAPES * BENCH_NLIBS * MAX_THREADS];
@@ -457,9 +463,16 @@ void soma_bench_register_all(void) {
         check_threads(ls, nl, tmax);
     }
 
+    const int rounds = env_int("SOMA_BENCH_ROUNDS", 1);
+    if (rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "bench: SOMA_BENCH_ROUNDS=%s: expected 1 to %d\n",
+                getenv("SOMA_BENCH_ROUNDS"), MAX_ROUNDS);
+        exit(2);
+    }
     atexit(report_load);
     for (int si = 0; si < nshapes; si++)
-        for (int ti = 0; ti < nthreads_list; ti++)
+        for (int ti = 0; ti < nthreads_list; ti++) {
+            gemm_bench *first = &benches[nbenches];
             for (int li = 0; li < nl; li++) {
                 gemm_bench *g = &benches[nbenches++];
                 const shape *s = &shapes[si];
@@ -475,6 +488,14 @@ void soma_bench_register_all(void) {
                     fprintf(stderr, "bench: benchmark name too long: %s\n", g->name);
                     exit(2);
                 }
-                soma_bench_register(g->name, bench_body, g);
             }
+            // Google Benchmark runs benchmarks in the order they are
+            // registered, and a name registered R times reports R results in
+            // that order: report.py numbers them as rounds.
+            for (int r = 0; r < rounds; r++)
+                for (int li = 0; li < nl; li++) {
+                    gemm_bench *g = &first[r % 2 ? nl - 1 - li : li];
+                    soma_bench_register(g->name, bench_body, g);
+                }
+        }
 }
