@@ -349,35 +349,43 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
 // keep the direct path. The choice is the same on 1 and 2 threads (the paths
 // round differently), and every shape is checked against the reference.
 Test(gemm_kernels, packed_when_b_leaves_l1) {
+    // The AVX2 set's path: 'd' direct, 'p' packed, 'n' panels of B (TN).
     static const struct {
         int ta;
         int64_t m, n, k;
-        int direct; // the AVX2 set's path
+        char path;
     } shapes[] = {
-        {1, 784, 128, 256, 0}, // 1/784 + 1/128 < 1/96
-        {0, 257, 257, 257, 0}, // 2/257
-        {0, 256, 128, 784, 1}, // 1/256 + 1/128 > 1/96
-        {0, 128, 128, 784, 1}, // 2/128
-        {1, 128, 64, 256, 1},  // 1/128 + 1/64
-        {1, 784, 128, 32, 1},  // B of 4096 floats stays in L1
-        {0, 512, 192, 64, 0},  // 1/512 + 1/192, B of 12288 floats
-        {0, 512, 192, 40, 1},  // the same with B of 7680 floats, in L1
+        {1, 784, 128, 256, 'p'}, // 1/784 + 1/128 < 1/96
+        {0, 257, 257, 257, 'p'}, // 2/257
+        {0, 256, 128, 784, 'd'}, // 1/256 + 1/128 > 1/96
+        {0, 128, 128, 784, 'd'}, // 2/128
+        {1, 128, 64, 256, 'n'},  // 1/128 + 1/64, TN with 64 rows or more
+        {1, 63, 64, 256, 'd'},   // one row fewer
+        {1, 128, 64, 257, 'd'},  // a k×16 panel over 16 KB
+        {0, 128, 64, 256, 'd'},  // NN: A's rows stay in L1, B in place
+        {1, 784, 128, 32, 'd'},  // B of 4096 floats stays in L1
+        {0, 512, 192, 64, 'p'},  // 1/512 + 1/192, B of 12288 floats
+        {0, 512, 192, 40, 'd'},  // the same with B of 7680 floats, in L1
     };
     int tested = 0;
     for (int ki = 0; ki < NKERNELS; ki++) {
         if (!use_kernel(ki)) continue;
         tested++;
-        const int rule = soma_cpu_kernels_active()->packed_from != 0;
+        const soma_cpu_kernels *ks = soma_cpu_kernels_active();
+        const int rule = ks->packed_from != 0;
         // Measured on Zen 3 for the AVX2 set only (gemm_avx2.c).
         cr_assert_eq(rule, strcmp(soma_cpu_name(), "avx2") == 0, "%s", soma_cpu_name());
+        cr_assert_eq(ks->tn_panel_from != 0, rule, "%s", soma_cpu_name());
         soma_rng r;
         soma_rng_init(&r, 19, (uint64_t)ki);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-            const int want = rule ? shapes[i].direct : 1;
+            const char want = rule ? shapes[i].path : 'd';
             for (int threads = 2; threads >= 1; threads--) {
                 soma_set_num_threads(threads);
-                cr_assert_eq(soma_sgemm_plan(shapes[i].ta, 0, shapes[i].m, shapes[i].n, shapes[i].k).direct,
-                             want, "%s, shape %zu, %d threads", soma_cpu_name(), i, threads);
+                soma_gemm_plan p = soma_sgemm_plan(shapes[i].ta, 0, shapes[i].m, shapes[i].n, shapes[i].k);
+                const char got = p.direct ? 'd' : p.panel ? 'n' : p.dot ? '.' : 'p';
+                cr_assert_eq(got, want, "%s, shape %zu, %d threads: path %c, want %c",
+                             soma_cpu_name(), i, threads, got, want);
             }
             int q = (int)(i % 5);
             gcase t = {shapes[i].ta, 0, shapes[i].m, shapes[i].n, shapes[i].k,
@@ -679,9 +687,10 @@ Test(gemm_kernels, threads_bit_identical) {
     static const struct {
         int ta, tb;
         int64_t m, n, k;
-        int direct, split_m;
+        int direct; // 2: direct, but panels of B on a set with tn_panel_from
+        int split_m;
     } shapes[] = {
-        {0, 0, 100, 120, 200, 1, 1}, {1, 0, 97, 131, 150, 1, 1}, {0, 0, 150, 530, 300, 0, 1},
+        {0, 0, 100, 120, 200, 1, 1}, {1, 0, 97, 131, 150, 2, 1}, {0, 0, 150, 530, 300, 0, 1},
         {0, 1, 151, 200, 300, 0, 1}, {1, 1, 120, 130, 140, 0, 1}, {0, 0, 3, 1000, 300, 1, 0},
         {0, 1, 4, 1000, 301, 0, 0}, {0, 1, 1, 2000, 301, 0, 0}, {0, 1, 3, 1000, 77, 0, 0},
         // The panel path split along N: each thread packs its columns of Bᵀ.
@@ -715,7 +724,9 @@ Test(gemm_kernels, threads_bit_identical) {
                 soma_set_num_threads(t + 1);
                 soma_gemm_plan plan = soma_sgemm_plan(shapes[s].ta, shapes[s].tb, m, n, k);
                 cr_assert_eq(plan.parts, t + 1, "shape %zu, %d threads: %d pieces", s, t + 1, plan.parts);
-                cr_assert_eq(plan.direct, shapes[s].direct, "shape %zu", s);
+                const int panels = shapes[s].direct == 2 && soma_cpu_kernels_active()->tn_panel_from;
+                cr_assert_eq(plan.direct, shapes[s].direct != 0 && !panels, "shape %zu", s);
+                if (panels) cr_assert(plan.panel, "shape %zu", s);
                 // NT with at most 3 rows: the dot-product kernel, where the set has one.
                 cr_assert_eq(plan.dot, shapes[s].tb && !shapes[s].ta && m <= 3 &&
                                            soma_cpu_kernels_active()->dot != NULL, "shape %zu", s);

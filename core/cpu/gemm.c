@@ -12,7 +12,9 @@
 //   gradient), where packing Bᵀ costs more than the product;
 // - the panel path for other A·Bᵀ with a small B (the input gradients of a
 //   training step): Bᵀ packed, transposed, into one k×n row-major matrix
-//   and the direct kernel run on it with A where it lies;
+//   and the direct kernel run on it with A where it lies; and, where the set
+//   asks for it (tn_panel_from), for Aᵀ·B whose B leaves L1, packed into
+//   panels of 16 columns;
 // - otherwise the packed path: A and B packed in blocks, micro-tiles of mr×nr
 //   in registers, in one of two loop orders the kernel set picks: BLIS'
 //   (A's mc×kc block in L2, B's kc×nc in L3, a panel of B in L1 while the
@@ -58,8 +60,12 @@
 // of nr: 256×64×10 1.93 → 1.81 µs, 256×128×64 18.3 → 17.2 µs.
 #define PANEL_B_BYTES (256u * 1024u)
 // The panel path's packed Bᵀ has its n columns padded to a multiple of this
-// many floats, a cache line (run_panels).
+// many floats, a cache line (run_panels); a TN product's B is packed in
+// panels of this many columns.
 #define PANEL_ALIGN 16
+// A TN product takes the panel path (the set's tn_panel_from) only while a
+// k×PANEL_ALIGN panel of B fills at most half of L1 (16 KB).
+#define TN_PANEL_K_MAX 256
 static inline int64_t panel_width(int64_t n) {
     return (n + PANEL_ALIGN - 1) / PANEL_ALIGN * PANEL_ALIGN;
 }
@@ -442,17 +448,26 @@ static void run_naive(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
 // starts late, so walking forward it writes the first rows of C after the
 // caller's last ones, whose store prefetches pulled them to the caller's
 // core; walking backward the two meet at the boundary at different times.
+// Aᵀ·B (TN, the set's tn_panel_from) packs B instead into panels of
+// PANEL_ALIGN columns, k×16 each, and runs every row block of A against one
+// panel before the next: the panel stays in L1, where 16 columns of B in
+// place, rows ldb apart, share a few of L1's sets with the scattered lines
+// of Aᵀ and come from L2 again for every block of rows.
 static void run_panels(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1, int64_t j0,
                        int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
-    const int64_t nb = j1 - j0, w = panel_width(nb), rows = direct_rows(g);
+    const int64_t nb = j1 - j0, rows = direct_rows(g);
+    const int64_t w = g->csb == 1 ? PANEL_ALIGN : panel_width(nb); // columns per panel
     pack_b_block(g, (int)w, j0, nb, 0, g->k, s->b);
-    const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
-                                   .bias = g->bias ? g->bias + j0 : NULL, .relu = g->relu};
-    for (int64_t i = i0 + (i1 - i0 - 1) / rows * rows; i >= i0; i -= rows) {
-        const int64_t mb = i1 - i < rows ? i1 - i : rows;
-        ks->direct(mb, nb, g->k, g->a + i * g->rsa, g->rsa, g->csa, s->b, w,
-                   g->c + i * g->ldc + j0, g->ldc, &ep);
+    for (int64_t q = 0; q < nb; q += w) {
+        const int64_t qb = nb - q < w ? nb - q : w;
+        const soma_tile_epilogue ep = {.alpha = g->alpha, .beta = g->beta,
+                                       .bias = g->bias ? g->bias + j0 + q : NULL, .relu = g->relu};
+        for (int64_t i = i0 + (i1 - i0 - 1) / rows * rows; i >= i0; i -= rows) {
+            const int64_t mb = i1 - i < rows ? i1 - i : rows;
+            ks->direct(mb, qb, g->k, g->a + i * g->rsa, g->rsa, g->csa, s->b + q * g->k, w,
+                       g->c + i * g->ldc + j0 + q, g->ldc, &ep);
+        }
     }
 }
 
@@ -522,11 +537,16 @@ static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_
     if (!trans_b) {
         if (m <= DIRECT_M_MAX) return PATH_DIRECT;
         if (b_bytes > DIRECT_B_BYTES) return PATH_PACKED;
-        if (!ks->packed_from || (double)k * (double)n <= SOMA_L1_B_FLOATS) return PATH_DIRECT;
-        // The set's rule for a B that comes from L2 (gemm_internal.h). On the
-        // shape alone, never the thread count: the two paths round
+        if ((double)k * (double)n <= SOMA_L1_B_FLOATS) return PATH_DIRECT;
+        // The set's rules for a B that comes from L2 (gemm_internal.h). On
+        // the shape alone, never the thread count: the packed path rounds
         // differently, and results must not depend on the threads.
-        return ks->packed_from * (double)(n + m) < (double)n * (double)m ? PATH_PACKED : PATH_DIRECT;
+        if (ks->packed_from && ks->packed_from * (double)(n + m) < (double)n * (double)m)
+            return PATH_PACKED;
+        if (ks->tn_panel_from && trans_a && m >= ks->tn_panel_from && k <= TN_PANEL_K_MAX &&
+            (double)k * (double)panel_width(n) * sizeof(float) <= PANEL_B_BYTES)
+            return PATH_PANEL;
+        return PATH_DIRECT;
     }
     if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
     // Packed, Bᵀ's rows are padded to PANEL_ALIGN floats (n = 1 takes 16).

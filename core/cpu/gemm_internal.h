@@ -137,6 +137,13 @@ typedef struct soma_cpu_kernels {
      * would be the better measure on more than one thread, but the paths
      * round differently and results may not depend on the thread count. */
     int packed_from;
+    /* Optional (0: off). A TN product on the direct path whose B leaves L1
+     * (k·n > SOMA_L1_B_FLOATS) with k ≤ 256 and at least this many rows
+     * goes to the panel path instead: B copied into panels of 16 columns,
+     * each k×16 (at most 16 KB) staying in L1 while the rows of A stream
+     * past (gemm.c, run_panels). In place, the 16 columns of a tile come from
+     * L2 again for every few rows, next to the scattered lines of Aᵀ. */
+    int tn_panel_from;
     soma_sgemm_dot_fn dot;       /* NULL: NT products always packed        */
 } soma_cpu_kernels;
 

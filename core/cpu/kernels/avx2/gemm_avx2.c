@@ -523,5 +523,12 @@ const soma_cpu_kernels soma_kernels_avx2 = {
     // 784×128×256 TN +15%, 256×128×784 NN -6%, 128×128×784 NN -14% (0.0156).
     // 1/96 = 0.0104 sends the first three to the packed path.
     .packed_from = 96,
+    // Same process, paired rounds on Zen 3, panels against B in place (1
+    // thread): TN 128×64×256 (a training step's hidden-layer weight gradient
+    // at batch 256) +6…+11%, +7% on 2 threads; 64×64×256 +14%, 96×96×160
+    // +6%, 64×128×128 +3%, 48×64×256 +2%, 200×200×100 ±0; fewer rows lose
+    // the copy of B: 32×128×128 -10%, 32×64×256 -3%, 24×64×256 -5%. NN
+    // products gained nothing (their A rows stay in L1 while B streams).
+    .tn_panel_from = 64,
     .dot = dot_avx2,
 };
