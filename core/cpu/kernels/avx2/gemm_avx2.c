@@ -346,9 +346,13 @@ static __attribute__((noinline)) void direct_5(DIRECT_ARGS) { direct_rows(5, 2, 
 // instead of six and two. Where B comes from L2 the narrower 6×16 tile,
 // half the B lines per FMA, is the faster. Same process, paired rounds
 // against 6×16 on Zen 3: 784×128×32 TN +6%, b×128×64 NT (panel path) +3-6%,
-// 128×64×32 TN +1-5%, the other shapes with B in L1 within -2…+4%.
+// 128×64×32 TN +1-5%, the other shapes with B in L1 within -2…+4%. Below
+// k = 16 the loop is too short for the saved loads to pay for twice the
+// calls: 6×16 against 3×32 at the output layer's input gradient b×64×10 NT
+// +13% at b = 128 and 256 (1 thread), +5…10% on 2; 256×128×8 NN +8%;
+// 256×64×16 NT and 128×128×12 NT within -1.5…-0.8%.
 static __attribute__((noinline)) void direct_6(DIRECT_ARGS) {
-    if (n % 32 == 0 && k * ldb <= SOMA_L1_B_FLOATS) {
+    if (n % 32 == 0 && k >= 16 && k * ldb <= SOMA_L1_B_FLOATS) {
         direct_3(DIRECT_PASS);
         direct_3(n, k, a + 3 * rsa, rsa, csa, b, ldb, c + 3 * ldc, ldc, ep);
         return;
