@@ -457,7 +457,10 @@ static void run_panels(const gemm_job *g, pack_space *s, int64_t i0, int64_t i1,
                        int64_t j1) {
     const soma_cpu_kernels *ks = g->ks;
     const int64_t nb = j1 - j0, rows = direct_rows(g);
-    const int64_t w = g->csb == 1 ? PANEL_ALIGN : panel_width(nb); // columns per panel
+    // Columns per panel: NT has rsb = 1, and one panel as wide as Bᵀ; TN
+    // has rsb = ldb ≥ n, more than 1 for any product that gets here (k·n >
+    // SOMA_L1_B_FLOATS with k ≤ TN_PANEL_K_MAX), and panels of 16.
+    const int64_t w = g->rsb != 1 ? PANEL_ALIGN : panel_width(nb);
     pack_b_block(g, (int)w, j0, nb, 0, g->k, s->b);
     for (int64_t q = 0; q < nb; q += w) {
         const int64_t qb = nb - q < w ? nb - q : w;

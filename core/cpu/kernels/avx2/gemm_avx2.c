@@ -350,7 +350,7 @@ static __attribute__((noinline)) void direct_5(DIRECT_ARGS) { direct_rows(5, 2, 
 // k = 16 the loop is too short for the saved loads to pay for twice the
 // calls: 6×16 against 3×32 at the output layer's input gradient b×64×10 NT
 // +13% at b = 128 and 256 (1 thread), +5…10% on 2; 256×128×8 NN +8%;
-// 256×64×16 NT and 128×128×12 NT within -1.5…-0.8%.
+// 256×64×16 NT -0.8%, 128×128×12 NT -1.4%.
 static __attribute__((noinline)) void direct_6(DIRECT_ARGS) {
     if (n % 32 == 0 && k >= 16 && k * ldb <= SOMA_L1_B_FLOATS) {
         direct_3(DIRECT_PASS);
