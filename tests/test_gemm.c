@@ -346,8 +346,11 @@ Test(gemm_kernels, large_prime_and_blocked_sizes) {
 // A set with packed_from (AVX2) sends an NN or TN product whose B is past L1
 // but small enough for the direct path to the packed path when m and n are
 // both large: 1/m + 1/n < 1/packed_from (gemm_internal.h). Sets without it
-// keep the direct path. The choice is the same on 1 and 2 threads (the paths
-// round differently), and every shape is checked against the reference.
+// keep the direct path. A set with tn_panel_from (AVX2) sends a TN product
+// whose B is past L1 but not packed that way, with enough rows and k ≤ 256,
+// to the panel path (B in 16-column panels). The choice is the same on 1 and
+// 2 threads (the paths round differently), and every shape is checked against
+// the reference.
 Test(gemm_kernels, packed_when_b_leaves_l1) {
     // The AVX2 set's path: 'd' direct, 'p' packed, 'n' panels of B (TN).
     static const struct {

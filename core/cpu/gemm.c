@@ -64,8 +64,9 @@
 // panels of this many columns.
 #define PANEL_ALIGN 16
 // A TN product takes the panel path (the set's tn_panel_from) only while a
-// k×PANEL_ALIGN panel of B fills at most half of L1 (16 KB).
-#define TN_PANEL_K_MAX 256
+// k×PANEL_ALIGN panel of B fills at most half of what stays in L1 (256 rows,
+// 16 KB): the rows of A need the rest.
+#define TN_PANEL_K_MAX (SOMA_L1_B_FLOATS / 2 / PANEL_ALIGN)
 static inline int64_t panel_width(int64_t n) {
     return (n + PANEL_ALIGN - 1) / PANEL_ALIGN * PANEL_ALIGN;
 }
@@ -537,6 +538,9 @@ static void plan_split(gemm_job *g) {
 static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_b, int64_t m,
                              int64_t n, int64_t k) {
     const double b_bytes = (double)k * (double)n * sizeof(float);
+    // The panel path's packed B: rows padded to PANEL_ALIGN floats (n = 1
+    // takes 16).
+    const double panel_bytes = (double)k * (double)panel_width(n) * sizeof(float);
     if (!trans_b) {
         if (m <= DIRECT_M_MAX) return PATH_DIRECT;
         if (b_bytes > DIRECT_B_BYTES) return PATH_PACKED;
@@ -547,13 +551,11 @@ static gemm_path choose_path(const soma_cpu_kernels *ks, int trans_a, int trans_
         if (ks->packed_from && ks->packed_from * (double)(n + m) < (double)n * (double)m)
             return PATH_PACKED;
         if (ks->tn_panel_from && trans_a && m >= ks->tn_panel_from && k <= TN_PANEL_K_MAX &&
-            (double)k * (double)panel_width(n) * sizeof(float) <= PANEL_B_BYTES)
+            panel_bytes <= PANEL_B_BYTES)
             return PATH_PANEL;
         return PATH_DIRECT;
     }
     if (ks->dot && !trans_a && m <= DOT_M_MAX) return PATH_DOT;
-    // Packed, Bᵀ's rows are padded to PANEL_ALIGN floats (n = 1 takes 16).
-    const double panel_bytes = (double)k * (double)panel_width(n) * sizeof(float);
     return panel_bytes <= PANEL_B_BYTES ? PATH_PANEL : PATH_PACKED;
 }
 

@@ -138,9 +138,10 @@ typedef struct soma_cpu_kernels {
      * round differently and results may not depend on the thread count. */
     int packed_from;
     /* Optional (0: off). A TN product on the direct path whose B leaves L1
-     * (k·n > SOMA_L1_B_FLOATS) with k ≤ 256 and at least this many rows
-     * goes to the panel path instead: B copied into panels of 16 columns,
-     * each k×16 (at most 16 KB) staying in L1 while the rows of A stream
+     * (k·n > SOMA_L1_B_FLOATS) with at least this many rows, and k small
+     * enough that k×16 floats fill at most half of SOMA_L1_B_FLOATS (k ≤
+     * 256), goes to the panel path instead: B copied into panels of 16
+     * columns, each staying in L1 while the rows of A stream
      * past (gemm.c, run_panels). In place, the 16 columns of a tile come from
      * L2 again for every few rows, next to the scattered lines of Aᵀ. */
     int tn_panel_from;
