@@ -453,6 +453,18 @@ static void record_mask(void *arg, int64_t begin, int64_t end, int thread_index)
     atomic_store(&s->got[thread_index], 1);
 }
 
+
+// Runs two-range jobs until a worker, not the caller, ran range 1 (20
+// tries); s then holds what range 1 saw.
+static bool range_on_worker(seen *s) {
+    for (int rep = 0; rep < 20; rep++) {
+        memset(s, 0, sizeof *s);
+        soma_parallel_for(NULL, 2, record_mask, s);
+        if (!pthread_equal(s->tid[1], pthread_self())) return true;
+    }
+    return false;
+}
+
 Test(pool, ranges_on_workers_see_one_core) {
     clean_env();
     cpu_set_t m = process_mask();
@@ -461,21 +473,49 @@ Test(pool, ranges_on_workers_see_one_core) {
     if (c.n < 2) cr_skip_test("fewer than two cores in this process' affinity mask");
     soma_set_num_threads(2);
     start_pool();
-    int on_worker = 0;
-    for (int rep = 0; rep < 20 && !on_worker; rep++) {
-        seen s;
-        memset(&s, 0, sizeof s);
-        soma_parallel_for(NULL, 2, record_mask, &s);
-        if (pthread_equal(s.tid[1], pthread_self())) continue; // the caller took range 1
-        on_worker = 1;
-        cr_assert(CPU_EQUAL(&s.mask[0], &m), "the caller's mask changed");
-        bool one_core = false;
-        for (int k = 0; k < c.n; k++) one_core |= CPU_EQUAL(&s.mask[1], &c.set[k]) != 0;
-        char str[256];
-        set_str(&s.mask[1], str, sizeof str);
-        cr_assert(one_core, "range 1 ran on a worker that may use CPUs %s", str);
-    }
-    cr_assert(on_worker, "no range ever ran on a worker");
+    seen s;
+    cr_assert(range_on_worker(&s), "no range ever ran on a worker");
+    cr_assert(CPU_EQUAL(&s.mask[0], &m), "the caller's mask changed");
+    bool one_core = false;
+    for (int k = 0; k < c.n; k++) one_core |= CPU_EQUAL(&s.mask[1], &c.set[k]) != 0;
+    char str[256];
+    set_str(&s.mask[1], str, sizeof str);
+    cr_assert(one_core, "range 1 ran on a worker that may use CPUs %s", str);
+}
+
+// The caller is never bound, so the scheduler may run it on a worker's core;
+// before the next job the pool moves that worker to the core left to the
+// caller, rather than have the two share one core (on 2 vCPUs that halved
+// a GEMM's speed for as long as the scheduler left them there).
+Test(pool, a_worker_moves_off_the_callers_core) {
+    clean_env();
+    cpu_set_t m = process_mask();
+    cores c;
+    cores_in_mask(&m, &c);
+    if (c.n < 2) cr_skip_test("fewer than two cores in this process' affinity mask");
+    soma_set_num_threads(2);
+    start_pool();
+    seen s;
+    cr_assert(range_on_worker(&s), "no range ever ran on a worker");
+    int cpu = -1;
+    for (int k = 0; k < CPU_SETSIZE && cpu < 0; k++)
+        if (CPU_ISSET(k, &s.mask[1])) cpu = k;
+    cr_assert_geq(cpu, 0, "the worker may run on no CPU");
+    // This thread (the caller) onto the worker's core: Criterion gave the
+    // test a process of its own.
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0, "%s", strerror(errno));
+    cr_assert(range_on_worker(&s), "no range ever ran on a worker");
+    char str[256];
+    set_str(&s.mask[1], str, sizeof str);
+    cr_assert(!CPU_ISSET(cpu, &s.mask[1]),
+              "the caller runs on CPU %d and the worker may still run there (CPUs %s)", cpu, str);
+    bool one_core = false;
+    for (int k = 0; k < c.n; k++) one_core |= CPU_EQUAL(&s.mask[1], &c.set[k]) != 0;
+    cr_assert(one_core, "the worker moved to CPUs %s, not the PUs of one core", str);
+    cr_assert(CPU_EQUAL(&s.mask[0], &one), "the pool changed the caller's mask");
 }
 
 typedef struct fp_seen {

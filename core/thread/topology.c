@@ -310,11 +310,17 @@ bool soma_topology_pinning(int threads, char *why, size_t len) {
     return true;
 }
 
+// Slot `slot` of a `threads`-thread pool's plan: 0 is left to the caller,
+// worker w goes to slot w.
+static hwloc_obj_t plan_slot(int slot, int threads) {
+    if (slot < 0 || slot >= threads) return NULL;
+    if (threads <= topo.ncores) return hwloc_get_obj_by_type(topo.t, topo.core, (unsigned)slot);
+    return slot < topo.npus ? topo.spread[slot] : NULL;
+}
+
 // The object worker `worker` of a `threads`-thread pool goes to.
 static hwloc_obj_t plan_obj(int worker, int threads) {
-    if (worker < 1 || worker >= threads) return NULL;
-    if (threads <= topo.ncores) return hwloc_get_obj_by_type(topo.t, topo.core, (unsigned)worker);
-    return worker < topo.npus ? topo.spread[worker] : NULL;
+    return worker < 1 ? NULL : plan_slot(worker, threads);
 }
 
 struct hwloc_bitmap_s *soma_topology_worker_cpuset(int worker, int threads) {
@@ -330,6 +336,30 @@ int soma_topology_bind_self(struct hwloc_bitmap_s *set) {
     hwloc_bitmap_free(set);
     errno = e;
     return rc == 0 ? 0 : -1;
+}
+
+int soma_topology_slot_map(int threads, int16_t *map, int len) {
+    if (!soma_topology_pinning(threads, NULL, 0)) return -1;
+    for (int i = 0; i < len; i++) map[i] = -1;
+    for (int slot = 0; slot < threads; slot++) {
+        hwloc_obj_t o = plan_slot(slot, threads);
+        if (!o) return -1;
+        int cpu;
+        hwloc_bitmap_foreach_begin(cpu, o->cpuset) {
+            if (cpu < len) map[cpu] = (int16_t)slot;
+        }
+        hwloc_bitmap_foreach_end();
+    }
+    return 0;
+}
+
+int soma_topology_bind_thread(pthread_t thread, int slot, int threads) {
+    hwloc_obj_t o = topo.ok ? plan_slot(slot, threads) : NULL;
+    if (!o) {
+        errno = EINVAL;
+        return -1;
+    }
+    return hwloc_set_thread_cpubind(topo.t, thread, o->cpuset, HWLOC_CPUBIND_THREAD) == 0 ? 0 : -1;
 }
 
 void soma_topology_cpuset_free(struct hwloc_bitmap_s *set) {
@@ -478,11 +508,9 @@ SOMA_API int soma_topology_describe(char *buf, size_t len) {
     put(&t, "binding plan (%d threads):\n", threads);
     put(&t, "  thread 0: the caller, never bound (it is the host's thread)");
     if (pin) {
-        hwloc_obj_t o =
-            threads <= topo.ncores ? hwloc_get_obj_by_type(topo.t, topo.core, 0) : topo.spread[0];
         put(&t, "; ");
-        put_obj(&t, o);
-        put(&t, " is left to it");
+        put_obj(&t, plan_slot(0, threads));
+        put(&t, " is left to it (a worker found on the caller's core moves there)");
     }
     put(&t, "\n");
     for (int w = 1; w < threads; w++) {
