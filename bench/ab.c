@@ -3,11 +3,13 @@
 // change to the GEMM is faster. tools/ab builds the revisions and runs this;
 // bench/README.md ("Comparing builds of soma") explains the method.
 //
-//   soma_ab [--threads T] [--rounds R] [--time S] [--per-round] [--csv]
-//           SHAPE... -- VARIANT...
+//   soma_ab [--threads T] [--rounds R] [--time S] [--offset F] [--per-round]
+//           [--csv] SHAPE... -- VARIANT...
 //   SHAPE   NN:MxNxK, NT:…, TN:… (op(A) is M×K, op(B) K×N)
 //   VARIANT a shared object exporting ab_sgemm and ab_set_threads (a build
 //           of soma with bench/ab_variant.c), or openblas, blis, onednn
+//   A, B and C start on a page boundary, or F floats past one (--offset:
+//   what a caller's malloc'd matrices look like, 4 floats past a line).
 //
 // Why one process and paired rounds: this VM's speed drifts by 10-30% over
 // seconds to minutes, so two builds timed minutes apart differ by more than
@@ -25,6 +27,7 @@
 #include <time.h>
 
 #include "compare.h"
+#include "load.h"
 
 typedef void (*ab_sgemm_fn)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
                             const float *, int64_t, float, float *, int64_t);
@@ -47,9 +50,11 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+// n floats on a page boundary, as the benchmark's and a model's buffers are
+// (soma_bench_gemm allocates page-aligned operands); --offset shifts them.
+static float *page_alloc(size_t n) {
+    const size_t bytes = (n * sizeof(float) + 4095) / 4096 * 4096;
+    return aligned_alloc(4096, bytes ? bytes : 4096);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -119,14 +124,15 @@ static void call(const variant *v, const shape *s, const float *a, const float *
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: soma_ab [--threads T] [--rounds R] [--time S] [--per-round] [--csv] "
+    fprintf(stderr, "usage: soma_ab [--threads T] [--rounds R] [--time S] [--offset F] "
+                    "[--per-round] [--csv] "
                     "SHAPE... -- VARIANT...\n  SHAPE: NN:MxNxK, NT:MxNxK or TN:MxNxK\n"
                     "  VARIANT: a .so built with bench/ab_variant.c, or openblas, blis, onednn\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    int threads = 1, rounds = 30, per_round = 0, csv = 0;
+    int threads = 1, rounds = 30, per_round = 0, csv = 0, offset = 0;
     double turn = 0.01;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0 && argv[i][2]; i++) {
@@ -135,9 +141,10 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--rounds")) rounds = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--time")) turn = atof(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--offset")) offset = atoi(argv[++i]);
         else usage();
     }
-    if (threads < 1 || rounds < 1 || !(turn > 0)) usage();
+    if (threads < 1 || rounds < 1 || !(turn > 0) || offset < 0 || offset > 1023) usage();
     shape *shapes = calloc((size_t)argc, sizeof *shapes);
     int nshapes = 0;
     for (; i < argc && strcmp(argv[i], "--"); i++)
@@ -159,8 +166,10 @@ int main(int argc, char **argv) {
         const shape *s = &shapes[si];
         const size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n),
                      nc = (size_t)(s->m * s->n);
-        float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b);
-        float *c = malloc(nc * sizeof *c), *c0 = malloc(nc * sizeof *c0);
+        float *abuf = page_alloc(na + (size_t)offset), *bbuf = page_alloc(nb + (size_t)offset);
+        float *cbuf = page_alloc(nc + (size_t)offset), *c0 = page_alloc(nc);
+        float *a = abuf ? abuf + offset : NULL, *b = bbuf ? bbuf + offset : NULL;
+        float *c = cbuf ? cbuf + offset : NULL;
         double *diff = calloc((size_t)nv, sizeof *diff);
         if (!a || !b || !c || !c0 || !diff) {
             fprintf(stderr, "soma_ab: out of memory\n");
@@ -182,16 +191,14 @@ int main(int argc, char **argv) {
             diff[j] = den > 0 ? num / den : num;
         }
         const double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
+        if (threads > 1) bench_settle(500); // after the last variant's warm-up
         for (int r = 0; r < rounds; r++)
             for (int q = 0; q < nv; q++) {
                 const int j = r % 2 ? nv - 1 - q : q;
                 // Idle workers of the previous variant spin for a while after
-                // a multi-threaded call (OpenBLAS about 0.1 s, the others well
-                // under 10 ms): on 2 cores they would slow the next one.
-                if (threads > 1 && q > 0) {
-                    const int prev = r % 2 ? nv - q : q - 1;
-                    sleep_ms(v[prev].lib == bench_lib_find("openblas") ? 120 : 15);
-                }
+                // a multi-threaded call (up to ~110 ms here: load.h); on 2
+                // cores they would slow the next one.
+                if (threads > 1 && q > 0) bench_settle(500);
                 call(&v[j], s, a, b, c);
                 long calls = 0;
                 double t0 = now(), t;
@@ -228,7 +235,7 @@ int main(int argc, char **argv) {
                 printf("\n");
             }
         }
-        free(a), free(b), free(c), free(c0), free(diff);
+        free(abuf), free(bbuf), free(cbuf), free(c0), free(diff);
     }
     free(gf), free(tmp), free(v), free(shapes);
     return 0;

@@ -19,9 +19,9 @@
 //                               reversed every other round), so each round's
 //                               libraries ran within a fraction of a second of
 //                               each other (bench/README.md, "interleaved")
-//   SOMA_BENCH_SETTLE_MS=100    pause after a multi-threaded OpenBLAS benchmark
-//                               (its idle workers spin meanwhile); 10 ms after
-//                               the others
+//   SOMA_BENCH_SETTLE_MS=500    longest wait, after a multi-threaded benchmark,
+//                               for the library's idle workers to stop
+//                               spinning (bench_settle, load.h)
 //   SOMA_BENCH_INFO=path        also write the library/self-check lines there
 //   SOMA_BENCH_OPENBLAS / _BLIS / _ONEDNN = path of the library to open
 #include <math.h>
@@ -143,11 +143,11 @@ static int last_threads;
 static void bench_body(soma_bench_state *st, void *arg) {
     gemm_bench *g = arg;
     // A library's idle workers keep spinning for a while after a multi-
-    // threaded call (OpenBLAS 2^28 cycles, ~0.1 s; libgomp well under 1 ms);
-    // on 2 cores they would steal time from whichever library runs next.
+    // threaded call (OpenBLAS ~110 ms here, BLIS ~85, oneDNN's libgomp ~60:
+    // load.h); on 2 cores they would steal a CPU from whichever library runs
+    // next, so the next one waits until the process is quiet.
     if (last_lib && last_lib != g->lib && last_threads > 1)
-        sleep_ms(last_lib == bench_lib_get(BENCH_OPENBLAS) ? env_int("SOMA_BENCH_SETTLE_MS", 100)
-                                                           : 10);
+        bench_settle(env_int("SOMA_BENCH_SETTLE_MS", 500));
     last_lib = g->lib;
     last_threads = g->threads;
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,4 +141,24 @@ double bench_core_rtt_us(void) {
     pthread_join(th, NULL);
     pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
     return result;
+}
+
+static double process_cpu_s(void) {
+    struct rusage r;
+    if (getrusage(RUSAGE_SELF, &r) != 0) return 0;
+    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           1e-6 * (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
+
+double bench_settle(int max_ms) {
+    const double t0 = mono_s();
+    double c0 = process_cpu_s(), t = t0;
+    while ((t - t0) * 1e3 < max_ms) {
+        nanosleep(&(struct timespec){0, 5000000L}, NULL);
+        const double c1 = process_cpu_s(), t1 = mono_s();
+        const bool quiet = c1 - c0 < 0.05 * (t1 - t);
+        c0 = c1, t = t1;
+        if (quiet) break;
+    }
+    return (t - t0) * 1e3;
 }

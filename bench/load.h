@@ -31,4 +31,13 @@ double bench_core_rtt_us(void);
 #define BENCH_CORE_RTT_SLOW_US 0.2
 bench_load bench_load_between(bench_jiffies a, bench_jiffies b);
 
+/* Sleeps until this process's other threads have gone idle: a library's
+ * workers keep spinning after a multi-threaded call, on this 2-vCPU host
+ * OpenBLAS's for about 110 ms, BLIS's for 85 and oneDNN's (libgomp) for 60
+ * (one CPU busy, from getrusage in 20 ms windows after the last call), and
+ * they would take a CPU from whatever runs next. Polls the process's CPU
+ * time over 5 ms sleeps until one used less than 5% of a CPU, at most
+ * max_ms; returns the milliseconds waited. */
+double bench_settle(int max_ms);
+
 #endif
