@@ -750,6 +750,30 @@ Test(gemm_kernels, threads_bit_identical) {
     cr_assert_geq(tested, 1);
 }
 
+// Where a product stops being worth splitting (gemm.c, PARALLEL_MIN_FLOPS,
+// 1e5 flops): the output layer's three products at batch 128 (1.6e5) split
+// on two threads, those at batch 32 (4e4) stay on the calling thread, for
+// every kernel set (the rule looks at the flops, not the set).
+Test(gemm_kernels, small_products_stay_on_the_caller) {
+    static const struct { int ta, tb; int64_t m, n, k; int parts; } cases[] = {
+        {0, 1, 128, 64, 10, 2}, {0, 0, 128, 10, 64, 2}, {1, 0, 64, 10, 128, 2},
+        {0, 1, 32, 64, 10, 1},  {0, 0, 32, 10, 64, 1},  {1, 0, 64, 10, 32, 1},
+    };
+    soma_set_num_threads(2);
+    for (int ki = 0; ki < NKERNELS; ki++) {
+        if (!use_kernel(ki)) continue;
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            soma_gemm_plan p = soma_sgemm_plan(cases[i].ta, cases[i].tb, cases[i].m, cases[i].n,
+                                               cases[i].k);
+            cr_assert_eq(p.parts, cases[i].parts, "%s, %c%c %lldx%lldx%lld: %d pieces",
+                         soma_cpu_name(), cases[i].ta ? 'T' : 'N', cases[i].tb ? 'T' : 'N',
+                         (long long)cases[i].m, (long long)cases[i].n, (long long)cases[i].k,
+                         p.parts);
+        }
+    }
+    soma_set_num_threads(0);
+}
+
 // The buffers come back after soma_cpu_shutdown, in this thread and in the
 // workers.
 Test(gemm_kernels, shutdown_then_reuse) {

@@ -44,11 +44,18 @@
 // ...and with at most this many rows of A (three row panels), packing B does
 // not pay back whatever its size: 16×512×512 runs at twice the speed direct.
 #define DIRECT_M_MAX 16
-// Below this many flops (about 2 µs on one core) a product stays on the
-// calling thread: handing half to a worker costs about a microsecond while
-// the workers spin between the GEMMs of a training step, and more once they
-// sleep. Measured on the training-step shapes: 2 threads win from ~3e5.
-#define PARALLEL_MIN_FLOPS 2.5e5
+// Below this many flops (about 1.2 µs on one core) a product stays on the
+// calling thread: handing half to a worker costs a fraction of a
+// microsecond while the workers spin between the GEMMs of a training step,
+// and more once they sleep (a worker that wakes late costs the caller no
+// wait: it runs the unclaimed half itself). Zen 3, 2 threads, tools/ab with
+// the workers spinning, 2 threads against 1 (same process, paired rounds):
+// 1.6e5 flops (the output layer's products at batch 128: 128×64×10 NT,
+// 128×10×64 NN, 64×10×128 TN) 1.51, 1.55, 1.21; 1e5-1.3e5 (80×64×10 NT,
+// 32×32×48 NN, 16×64×64 NN) 1.41, 1.29, 1.12; 6e4-8e4 (48×64×10 NT,
+// 64×64×10 NT, 64×10×64 NN, 64×10×48 TN) 1.06, 1.04, 1.17, 1.03; 4e4
+// (32×64×10 NT, batch 32's) 0.94. The bound was 2.5e5 until December 2026.
+#define PARALLEL_MIN_FLOPS 1e5
 // NT products with at most this many rows go to the set's dot-product kernel
 // (when it has one): packing Bᵀ for one row (batch-1 input gradients) cost
 // more than the product. Measured on Zen 5 (AVX-512), m×128×64: 0.39/1.22 µs
