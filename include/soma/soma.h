@@ -77,8 +77,9 @@ SOMA_API void soma_set_log(soma_log_fn fn, void *user, int min_level);
  * quota). 1 runs everything on the calling thread and starts no thread (and
  * stops any running). Workers are pinned one per core unless SOMA_PIN=0; the
  * calling thread is never bound, and a worker whose core it is found on
- * moves to the core left free for it, so the two never share one. Returns
- * the previous value. */
+ * moves to the core left free for it, so the two never share one (with
+ * SOMA_PIN=0 the scheduler alone places them, and may leave a worker on the
+ * caller's CPU for a while). Returns the previous value. */
 SOMA_API int soma_set_num_threads(int n);
 SOMA_API int soma_get_num_threads(void);
 /* What `soma topology` prints: the packages, cores, PUs and caches hwloc sees
