@@ -454,6 +454,24 @@ static void record_mask(void *arg, int64_t begin, int64_t end, int thread_index)
 }
 
 
+// A pool of two threads, started, in a process whose mask (*m) holds at
+// least two cores (*c); the test is skipped otherwise.
+static void start_two_thread_pool(cpu_set_t *m, cores *c) {
+    clean_env();
+    *m = process_mask();
+    cores_in_mask(m, c);
+    if (c->n < 2) cr_skip_test("fewer than two cores in this process' affinity mask");
+    soma_set_num_threads(2);
+    start_pool();
+}
+
+// Whether mask is exactly the PUs of one of the cores c.
+static bool one_core(const cpu_set_t *mask, const cores *c) {
+    for (int k = 0; k < c->n; k++)
+        if (CPU_EQUAL(mask, &c->set[k])) return true;
+    return false;
+}
+
 // Runs two-range jobs until a worker, not the caller, ran range 1 (20
 // tries); s then holds what range 1 saw.
 static bool range_on_worker(seen *s) {
@@ -466,21 +484,15 @@ static bool range_on_worker(seen *s) {
 }
 
 Test(pool, ranges_on_workers_see_one_core) {
-    clean_env();
-    cpu_set_t m = process_mask();
+    cpu_set_t m;
     cores c;
-    cores_in_mask(&m, &c);
-    if (c.n < 2) cr_skip_test("fewer than two cores in this process' affinity mask");
-    soma_set_num_threads(2);
-    start_pool();
+    start_two_thread_pool(&m, &c);
     seen s;
     cr_assert(range_on_worker(&s), "no range ever ran on a worker");
     cr_assert(CPU_EQUAL(&s.mask[0], &m), "the caller's mask changed");
-    bool one_core = false;
-    for (int k = 0; k < c.n; k++) one_core |= CPU_EQUAL(&s.mask[1], &c.set[k]) != 0;
     char str[256];
     set_str(&s.mask[1], str, sizeof str);
-    cr_assert(one_core, "range 1 ran on a worker that may use CPUs %s", str);
+    cr_assert(one_core(&s.mask[1], &c), "range 1 ran on a worker that may use CPUs %s", str);
 }
 
 // The caller is never bound, so the scheduler may run it on a worker's core;
@@ -488,13 +500,9 @@ Test(pool, ranges_on_workers_see_one_core) {
 // caller, rather than have the two share one core (on 2 vCPUs that halved
 // a GEMM's speed for as long as the scheduler left them there).
 Test(pool, a_worker_moves_off_the_callers_core) {
-    clean_env();
-    cpu_set_t m = process_mask();
+    cpu_set_t m;
     cores c;
-    cores_in_mask(&m, &c);
-    if (c.n < 2) cr_skip_test("fewer than two cores in this process' affinity mask");
-    soma_set_num_threads(2);
-    start_pool();
+    start_two_thread_pool(&m, &c);
     seen s;
     cr_assert(range_on_worker(&s), "no range ever ran on a worker");
     int cpu = -1;
@@ -512,9 +520,8 @@ Test(pool, a_worker_moves_off_the_callers_core) {
     set_str(&s.mask[1], str, sizeof str);
     cr_assert(!CPU_ISSET(cpu, &s.mask[1]),
               "the caller runs on CPU %d and the worker may still run there (CPUs %s)", cpu, str);
-    bool one_core = false;
-    for (int k = 0; k < c.n; k++) one_core |= CPU_EQUAL(&s.mask[1], &c.set[k]) != 0;
-    cr_assert(one_core, "the worker moved to CPUs %s, not the PUs of one core", str);
+    cr_assert(one_core(&s.mask[1], &c), "the worker moved to CPUs %s, not the PUs of one core",
+              str);
     cr_assert(CPU_EQUAL(&s.mask[0], &one), "the pool changed the caller's mask");
 }
 

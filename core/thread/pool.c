@@ -192,8 +192,9 @@ static void run_claimed(uint32_t job) {
 }
 
 typedef struct worker_start {
-    uint64_t gen;                // the generation current when the worker was created
-    struct hwloc_bitmap_s *cpus; // where to bind this worker; NULL: unbound
+    uint64_t gen;     // the generation current when the worker was created
+    int slot;         // the plan's slot to bind this worker to; 0: unbound
+    int threads;      // of a pool of this many threads (topology.h)
 } worker_start;
 
 static void *worker_main(void *p) {
@@ -202,8 +203,8 @@ static void *worker_main(void *p) {
     in_range = true;
     bool bound = false;
     int bind_errno = 0;
-    if (start.cpus) {
-        bound = soma_topology_bind_self(start.cpus) == 0;
+    if (start.slot) {
+        bound = soma_topology_bind_thread(pthread_self(), start.slot, start.threads) == 0;
         if (!bound) bind_errno = errno ? errno : EINVAL;
     }
     // Allocate now, while start_workers waits, not at a first use in some
@@ -301,10 +302,8 @@ static void start_workers(int want) {
     for (int i = 0; i < want; i++) {
         worker_start *s = malloc(sizeof *s);
         if (!s) break;
-        *s = (worker_start){.gen = gen,
-                            .cpus = pin ? soma_topology_worker_cpuset(i + 1, want + 1) : NULL};
+        *s = (worker_start){.gen = gen, .slot = pin ? i + 1 : 0, .threads = want + 1};
         if (pthread_create(&pool.threads[i], NULL, worker_main, s) != 0) {
-            soma_topology_cpuset_free(s->cpus);
             free(s);
             soma_log(SOMA_LOG_WARN, "thread pool: started %d of %d workers", i, want);
             break;

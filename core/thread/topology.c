@@ -310,40 +310,20 @@ bool soma_topology_pinning(int threads, char *why, size_t len) {
     return true;
 }
 
-// Slot `slot` of a `threads`-thread pool's plan: 0 is left to the caller,
-// worker w goes to slot w.
+// Slot `slot` of a `threads`-thread pool's plan (topology.h): 0 is left to
+// the caller, worker w starts in slot w.
 static hwloc_obj_t plan_slot(int slot, int threads) {
     if (slot < 0 || slot >= threads) return NULL;
     if (threads <= topo.ncores) return hwloc_get_obj_by_type(topo.t, topo.core, (unsigned)slot);
     return slot < topo.npus ? topo.spread[slot] : NULL;
 }
 
-// The object worker `worker` of a `threads`-thread pool goes to.
-static hwloc_obj_t plan_obj(int worker, int threads) {
-    return worker < 1 ? NULL : plan_slot(worker, threads);
-}
-
-struct hwloc_bitmap_s *soma_topology_worker_cpuset(int worker, int threads) {
-    if (!soma_topology_pinning(threads, NULL, 0)) return NULL;
-    hwloc_obj_t o = plan_obj(worker, threads);
-    return o ? hwloc_bitmap_dup(o->cpuset) : NULL;
-}
-
-int soma_topology_bind_self(struct hwloc_bitmap_s *set) {
-    if (!set) return 0;
-    int rc = hwloc_set_cpubind(topo.t, set, HWLOC_CPUBIND_THREAD);
-    int e = errno;
-    hwloc_bitmap_free(set);
-    errno = e;
-    return rc == 0 ? 0 : -1;
-}
-
 int soma_topology_slot_map(int threads, int16_t *map, int len) {
+    // Pinning means threads <= PUs: every slot exists.
     if (!soma_topology_pinning(threads, NULL, 0)) return -1;
     for (int i = 0; i < len; i++) map[i] = -1;
     for (int slot = 0; slot < threads; slot++) {
         hwloc_obj_t o = plan_slot(slot, threads);
-        if (!o) return -1;
         int cpu;
         hwloc_bitmap_foreach_begin(cpu, o->cpuset) {
             if (cpu < len) map[cpu] = (int16_t)slot;
@@ -360,10 +340,6 @@ int soma_topology_bind_thread(pthread_t thread, int slot, int threads) {
         return -1;
     }
     return hwloc_set_thread_cpubind(topo.t, thread, o->cpuset, HWLOC_CPUBIND_THREAD) == 0 ? 0 : -1;
-}
-
-void soma_topology_cpuset_free(struct hwloc_bitmap_s *set) {
-    if (set) hwloc_bitmap_free(set);
 }
 
 // ---- soma_topology_describe ----
@@ -514,7 +490,7 @@ SOMA_API int soma_topology_describe(char *buf, size_t len) {
     }
     put(&t, "\n");
     for (int w = 1; w < threads; w++) {
-        hwloc_obj_t o = pin ? plan_obj(w, threads) : NULL;
+        hwloc_obj_t o = pin ? plan_slot(w, threads) : NULL;
         if (!o) {
             put(&t, "  worker %d -> not bound\n", w);
             continue;

@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hwloc_bitmap_s; /* hwloc_cpuset_t, kept out of the pool's includes */
-
 /* The automatic thread count: one per core in the process' CPU binding
  * (hwloc, loaded with IS_THISSYSTEM | RESTRICT_TO_CPUBINDING), capped by the
  * cgroup CPU quota rounded up; without hwloc, the CPUs of the affinity
@@ -35,28 +33,22 @@ int soma_cgroup_quota_threads(int64_t quota_us, int64_t period_us);
  * why (may be NULL). */
 bool soma_topology_pinning(int threads, char *why, size_t len);
 
-/* The CPU set worker `worker` (1 .. threads - 1) of a `threads`-thread pool
- * is bound to: the worker'th core while there are no more threads than
- * cores (core 0 is left to the caller, which is never bound; a worker it is
- * found next to moves there: pool.c, follow_caller), else the
- * worker'th PU taken one per core first, then the cores' second PUs, and so
- * on. A copy for soma_topology_bind_self; NULL when not pinning. */
-struct hwloc_bitmap_s *soma_topology_worker_cpuset(int worker, int threads);
+/* A pinning `threads`-thread pool's plan has one slot per thread, each a
+ * CPU set: slot 0 is left to the caller, which is never bound, and worker w
+ * starts in slot w. The slots are the first `threads` cores while there are
+ * no more threads than cores, else the PUs taken one per core first, then
+ * the cores' second PUs, and so on. A worker later found on the caller's
+ * core moves to the slot the caller left free (pool.c, follow_caller). */
 
 /* The plan's slots by CPU, for a pool that pins (soma_topology_pinning):
  * map[cpu] (OS numbering, cpu < len) is the slot whose CPU set holds that
- * CPU — 0 the one left to the caller, w worker w's — or -1 for CPUs in no
- * slot. Returns 0, or -1 (map unchanged) when the pool does not pin. */
+ * CPU, or -1 for CPUs in no slot. Returns 0, or -1 (map unchanged) when
+ * the pool does not pin. */
 int soma_topology_slot_map(int threads, int16_t *map, int len);
 
-/* Binds `thread` (another thread of this process) to the CPU set of slot
- * `slot` (0 .. threads - 1) of a pinning threads-thread pool's plan. 0, or
- * -1 when the system refused (errno kept). */
+/* Binds `thread` (this process's; pthread_self() for the calling one) to
+ * the CPU set of slot `slot` (0 .. threads - 1) of a pinning threads-thread
+ * pool's plan. 0, or -1 when the system refused (errno kept). */
 int soma_topology_bind_thread(pthread_t thread, int slot, int threads);
-
-/* Binds the calling thread to set and frees set. 0, or -1 when the system
- * refused (errno kept). set NULL: nothing, 0. */
-int soma_topology_bind_self(struct hwloc_bitmap_s *set);
-void soma_topology_cpuset_free(struct hwloc_bitmap_s *set);
 
 #endif
