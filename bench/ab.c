@@ -24,8 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/base.h"
 #include "compare.h"
 #include "load.h"
 
@@ -43,32 +43,6 @@ typedef struct shape {
     int ta, tb;
     int64_t m, n, k;
 } shape;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-// n floats on a page boundary, as the benchmark's and a model's buffers are
-// (soma_bench_gemm allocates page-aligned operands); --offset shifts them.
-static float *page_alloc(size_t n) {
-    const size_t bytes = (n * sizeof(float) + 4095) / 4096 * 4096;
-    return aligned_alloc(4096, bytes ? bytes : 4096);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-// The q-quantile of v[0..n) (sorted in place), linear between neighbours.
-static double quantile(double *v, int n, double q) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    double pos = q * (n - 1);
-    int lo = (int)pos;
-    return lo + 1 < n ? v[lo] + (pos - lo) * (v[lo + 1] - v[lo]) : v[lo];
-}
 
 static int parse_shape(const char *s, shape *out) {
     char ta, tb;
@@ -104,7 +78,9 @@ static int load_variant(const char *name, int threads, variant *v) {
         v->name = slash ? slash + 1 : name;
         return 0;
     }
-    v->lib = strcmp(name, "soma") ? bench_lib_find(name) : NULL;
+    // soma itself only as a .so: every build is loaded and called the same way.
+    v->lib = bench_lib_find(name);
+    if (v->lib == bench_lib_get(BENCH_SOMA)) v->lib = NULL;
     if (!v->lib || !bench_lib_available(v->lib)) {
         fprintf(stderr, "soma_ab: %s: %s\n", name,
                 v->lib ? bench_lib_info(v->lib) : "not a .so, openblas, blis or onednn");
@@ -166,8 +142,12 @@ int main(int argc, char **argv) {
         const shape *s = &shapes[si];
         const size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n),
                      nc = (size_t)(s->m * s->n);
-        float *abuf = page_alloc(na + (size_t)offset), *bbuf = page_alloc(nb + (size_t)offset);
-        float *cbuf = page_alloc(nc + (size_t)offset), *c0 = page_alloc(nc);
+        // On a page boundary, as soma_bench_gemm's operands and a model's
+        // buffers are; --offset shifts them.
+        float *abuf = soma_alloc((na + (size_t)offset) * sizeof(float), 4096);
+        float *bbuf = soma_alloc((nb + (size_t)offset) * sizeof(float), 4096);
+        float *cbuf = soma_alloc((nc + (size_t)offset) * sizeof(float), 4096);
+        float *c0 = soma_alloc(nc * sizeof(float), 4096);
         float *a = abuf ? abuf + offset : NULL, *b = bbuf ? bbuf + offset : NULL;
         float *c = cbuf ? cbuf + offset : NULL;
         double *diff = calloc((size_t)nv, sizeof *diff);
@@ -201,11 +181,11 @@ int main(int argc, char **argv) {
                 if (threads > 1 && q > 0) bench_settle(500);
                 call(&v[j], s, a, b, c);
                 long calls = 0;
-                double t0 = now(), t;
+                double t0 = bench_now_s(), t;
                 do {
                     call(&v[j], s, a, b, c);
                     calls++;
-                } while ((t = now() - t0) < turn);
+                } while ((t = bench_now_s() - t0) < turn);
                 gf[(size_t)j * (size_t)rounds + (size_t)r] = flops * (double)calls / t / 1e9;
             }
         char label[64];
@@ -216,10 +196,11 @@ int main(int argc, char **argv) {
         for (int j = 0; j < nv; j++) {
             const double *g = gf + (size_t)j * (size_t)rounds;
             for (int r = 0; r < rounds; r++) tmp[r] = g[r];
-            const double med = quantile(tmp, rounds, 0.5);
+            const double med = bench_quantile(tmp, rounds, 0.5);
             for (int r = 0; r < rounds; r++) tmp[r] = g[r] / gf[r];
-            const double p25 = quantile(tmp, rounds, 0.25), p50 = quantile(tmp, rounds, 0.5),
-                         p75 = quantile(tmp, rounds, 0.75);
+            const double p25 = bench_quantile(tmp, rounds, 0.25);
+            const double p50 = bench_quantile(tmp, rounds, 0.5);
+            const double p75 = bench_quantile(tmp, rounds, 0.75);
             if (csv) {
                 printf("%s,%s,%.2f,%.3f,%.4f,%.4f,%.4f,%.3g\n", label, v[j].name, med,
                        flops / med / 1e3, p50, p25, p75, diff[j]);
@@ -235,7 +216,7 @@ int main(int argc, char **argv) {
                 printf("\n");
             }
         }
-        free(abuf), free(bbuf), free(cbuf), free(c0), free(diff);
+        soma_free(abuf), soma_free(bbuf), soma_free(cbuf), soma_free(c0), free(diff);
     }
     free(gf), free(tmp), free(v), free(shapes);
     return 0;

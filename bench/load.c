@@ -88,7 +88,14 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double mono_s(void) {
+double bench_quantile(double *v, int n, double q) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    const double pos = q * (n - 1);
+    const int lo = (int)pos;
+    return lo + 1 < n ? v[lo] + (pos - lo) * (v[lo + 1] - v[lo]) : v[lo];
+}
+
+double bench_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -114,28 +121,25 @@ double bench_core_rtt_us(void) {
     double us[RTT_BATCHES], result = -1;
     int batches = 0;
     if (pin_to(cpus[0]) == 0) {
-        const double give_up = mono_s() + RTT_GIVE_UP_S;
+        const double give_up = bench_now_s() + RTT_GIVE_UP_S;
         long i = 0;
         bool late = false;
         for (; batches < RTT_BATCHES && !late; batches++) {
-            const double t0 = mono_s();
+            const double t0 = bench_now_s();
             for (int t = 0; t < RTT_TRIPS; t++, i++) {
                 atomic_store_explicit(&pair.flag, 2 * i + 1, memory_order_release);
                 for (unsigned spin = 1;
                      atomic_load_explicit(&pair.flag, memory_order_acquire) != 2 * i + 2; spin++)
-                    if (spin % 4096 == 0 && mono_s() > give_up) break;
+                    if (spin % 4096 == 0 && bench_now_s() > give_up) break;
                 if (t % 256 == 255 || atomic_load(&pair.flag) != 2 * i + 2)
-                    if (mono_s() > give_up) {
+                    if (bench_now_s() > give_up) {
                         late = true;
                         break;
                     }
             }
-            us[batches] = (mono_s() - t0) * 1e6 / RTT_TRIPS;
+            us[batches] = (bench_now_s() - t0) * 1e6 / RTT_TRIPS;
         }
-        if (!late) {
-            qsort(us, RTT_BATCHES, sizeof us[0], cmp_double);
-            result = us[RTT_BATCHES / 2];
-        }
+        if (!late) result = bench_quantile(us, RTT_BATCHES, 0.5);
     }
     atomic_store(&pair.flag, -1); // the ponger stops at a negative flag
     pthread_join(th, NULL);
@@ -151,11 +155,11 @@ static double process_cpu_s(void) {
 }
 
 double bench_settle(int max_ms) {
-    const double t0 = mono_s();
+    const double t0 = bench_now_s();
     double c0 = process_cpu_s(), t = t0;
     while ((t - t0) * 1e3 < max_ms) {
         nanosleep(&(struct timespec){0, 5000000L}, NULL);
-        const double c1 = process_cpu_s(), t1 = mono_s();
+        const double c1 = process_cpu_s(), t1 = bench_now_s();
         const bool quiet = c1 - c0 < 0.05 * (t1 - t);
         c0 = c1, t = t1;
         if (quiet) break;

@@ -31,6 +31,12 @@ double bench_core_rtt_us(void);
 #define BENCH_CORE_RTT_SLOW_US 0.2
 bench_load bench_load_between(bench_jiffies a, bench_jiffies b);
 
+/* CLOCK_MONOTONIC in seconds. */
+double bench_now_s(void);
+/* The q-quantile (0..1) of v[0..n), n >= 1, linear between neighbours;
+ * sorts v in place. */
+double bench_quantile(double *v, int n, double q);
+
 /* Sleeps until this process's other threads have gone idle: a library's
  * workers keep spinning after a multi-threaded call, on this 2-vCPU host
  * OpenBLAS's for about 110 ms, BLIS's for 85 and oneDNN's (libgomp) for 60

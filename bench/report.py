@@ -8,9 +8,9 @@ One table per thread count, one row per shape: GFLOP/s and µs per call of
 soma, OpenBLAS, BLIS and oneDNN (medians over the repetitions and rounds),
 soma / best comparator and soma / OpenBLAS (over interleaved rounds, the
 median of the ratios taken within each round; the range of those next to
-it), the worst coefficient of variation in the row, the CPU other processes used while the row ran ("busy", from the
-benchmark's "load" lines) and the issue's target for that shape. Standard
-library only.
+it), the worst coefficient of variation in the row, the CPU other processes
+used while the row ran ("busy", from the benchmark's "load" lines) and the
+issue's target for that shape. Standard library only.
 """
 import argparse
 import json
