@@ -23,6 +23,7 @@
 //                               for the library's idle workers to stop
 //                               spinning (bench_settle, load.h)
 //   SOMA_BENCH_INFO=path        also write the library/self-check lines there
+//                               (and the FMA peak line report.py reads)
 //   SOMA_BENCH_OPENBLAS / _BLIS / _ONEDNN = path of the library to open
 #include <math.h>
 #include <pthread.h>
@@ -35,8 +36,10 @@
 
 #include "base/base.h"
 #include "compare.h"
+#include "cpu/cpu.h"
 #include "harness.h"
 #include "load.h"
+#include "peak.h"
 
 typedef struct shape {
     char group[8];
@@ -382,6 +385,26 @@ static void check_threads(bench_lib **ls, int nl, int tmax) {
     }
 }
 
+// The FMA peak at each thread count (peak.h), in the vector width soma's
+// kernels use: the ceiling every library's GFLOP/s is measured against
+// (report.py's "of peak" line) and what decides whether a ratio target
+// between two libraries can be met at all.
+static void report_peak(const int *threads, int n) {
+    const char *isa = soma_cpu_name();
+    char line[256];
+    int w = snprintf(line, sizeof line, "peak     FMA %s:", isa);
+    for (int i = 0; i < n && w > 0 && w < (int)sizeof line; i++) {
+        const double p = bench_fma_peak(isa, threads[i], 5, 0.05);
+        if (p < 0) {
+            say("peak     no FMA loop for kernels %s in this benchmark", isa);
+            return;
+        }
+        w += snprintf(line + w, sizeof line - (size_t)w, "%s %d thread%s %.1f GFLOP/s",
+                      i ? "," : "", threads[i], threads[i] > 1 ? "s" : "", p);
+    }
+    say("%s", line);
+}
+
 // ---- registration ---------------------------------------------------------------------------
 static int parse_list(const char *env, const char *dflt, char items[][16], int max) {
     const char *v = getenv(env);
@@ -462,6 +485,8 @@ void soma_bench_register_all(void) {
         check_cpus(tmax);
         check_threads(ls, nl, tmax);
     }
+
+    report_peak(threads, nthreads_list);
 
     const int rounds = env_int("SOMA_BENCH_ROUNDS", 1);
     if (rounds < 1 || rounds > MAX_ROUNDS) {

@@ -8,9 +8,12 @@ One table per thread count, one row per shape: GFLOP/s and µs per call of
 soma, OpenBLAS, BLIS and oneDNN (medians over the repetitions and rounds),
 soma / best comparator and soma / OpenBLAS (over interleaved rounds, the
 median of the ratios taken within each round; the range of those next to
-it), the worst coefficient of variation in the row, the CPU other processes
-used while the row ran ("busy", from the benchmark's "load" lines) and the
-issue's target for that shape. Standard library only.
+it), soma's GFLOP/s as a share of the FMA peak measured in the same run
+(the benchmark's "peak" line), the worst coefficient of variation in the
+row, the CPU other processes used while the row ran ("busy", from the
+benchmark's "load" lines) and the issue's target for that shape; a target
+that asks for more than the peak (1.2 × OpenBLAS above it) says so.
+Standard library only.
 """
 import argparse
 import json
@@ -23,6 +26,9 @@ LIBS = ["soma", "openblas", "blis", "onednn"]
 COMPARATORS = LIBS[1:]
 TITLES = {"soma": "soma", "openblas": "OpenBLAS", "blis": "BLIS", "onednn": "oneDNN"}
 BUSY = 0.2  # CPUs used by other processes beyond which a row is flagged
+# soma_bench_gemm's line "peak     FMA avx2: 1 thread 99.1 GFLOP/s, 2 threads ..."
+PEAK = re.compile(r"^peak\s+FMA \S+:(?P<rest>.*)$")
+PEAK_ITEM = re.compile(r"(\d+) threads? ([\d.]+) GFLOP/s")
 NAME = re.compile(
     r"^sgemm/(?P<group>[a-z]+):(?P<label>[^/]+)/(?P<op>[NT]{2})/"
     r"(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)/(?P<lib>[a-z]+)/t(?P<t>\d+)$"
@@ -153,7 +159,15 @@ def spread(per_round):
     return q[0], q[2], "p25-p75"
 
 
-def build_rows(shapes, cells, threads, load):
+def beyond_peak(shape, libs, peak):
+    """True where the step target's OpenBLAS half asks for more than the FMA
+    peak: 1.2 × OpenBLAS's GFLOP/s above what the machine can compute."""
+    ob = libs.get("openblas")
+    return (shape["group"] == "step" and peak is not None and ob is not None
+            and 1.2 * ob["gflops"] > peak)
+
+
+def build_rows(shapes, cells, threads, load, peak=None):
     rows = []
     for key, sh in shapes.items():
         got = {lib: cells.get((key, lib, threads)) for lib in LIBS}
@@ -178,6 +192,8 @@ def build_rows(shapes, cells, threads, load):
             "best_comparator": best_lib,
             "soma_over_best": rb, "soma_over_openblas": ro,
             "soma_over_best_rounds": per_round,
+            "soma_over_peak": soma["gflops"] / peak if soma and peak else None,
+            "beyond_peak": beyond_peak(sh, got, peak),
             "max_cv": max(cvs) if cvs else None,
             "busy": max(loads) if loads else None,
             "target": target(sh, soma, rb, ro),
@@ -185,7 +201,7 @@ def build_rows(shapes, cells, threads, load):
     return rows
 
 
-def print_table(rows, threads, out, what):
+def print_table(rows, threads, out, what, peak=None):
     libs = [l for l in LIBS if any(l in r["libs"] for r in rows)]
     head1 = f"{'':17} {'op':2} {'m x n x k':>14} "
     head2 = f"{'shape':17} {'':2} {'':>14} "
@@ -194,10 +210,14 @@ def print_table(rows, threads, out, what):
         head2 += f"| {'GF/s':>6} {'us':>8} "
     kinds = {sp[2] for sp in (spread(r["soma_over_best_rounds"]) for r in rows) if sp}
     kind = kinds.pop() if len(kinds) == 1 else "range"
-    head1 += f"| {'soma/':>6} {'per round':>9} {'soma/':>6} {'cv':>5} {'busy':>4} | target"
-    head2 += f"| {'best':>6} {kind:>9} {'OBLAS':>6} {'max':>5} {'CPUs':>4} |"
+    head1 += (f"| {'soma/':>6} {'per round':>9} {'soma/':>6} {'soma/':>5} {'cv':>5} {'busy':>4} "
+              f"| target")
+    head2 += f"| {'best':>6} {kind:>9} {'OBLAS':>6} {'peak':>5} {'max':>5} {'CPUs':>4} |"
     out.write(f"\n== {threads} thread{'s' if threads > 1 else ''} "
               f"({what}; GF/s on real time, us per call) ==\n")
+    if peak:
+        out.write(f"FMA peak {peak:.1f} GF/s on {threads} thread{'s' if threads > 1 else ''} "
+                  "(measured in this run; no GEMM exceeds it)\n")
     out.write(head1 + "\n" + head2 + "\n" + "-" * len(head1) + "\n")
     for r in rows:
         sh = r["shape"]
@@ -215,11 +235,14 @@ def print_table(rows, threads, out, what):
         sp = spread(r["soma_over_best_rounds"])
         line += f"{sp[0]:4.2f}-{sp[1]:4.2f} " if sp else f"{'-':>9} "
         line += f"{ro:6.2f} " if ro is not None else f"{'-':>6} "
+        pk = r["soma_over_peak"]
+        line += f"{pk:5.2f} " if pk is not None else f"{'-':>5} "
         line += f"{100 * r['max_cv']:4.1f}% " if r["max_cv"] is not None else f"{'-':>5} "
         b = r["busy"]
         line += f"{b:3.1f}{'!' if b > BUSY else ' '} " if b is not None else f"{'-':>4} "
         t = r["target"]
-        line += f"| {t[0]} {'ok' if t[1] else 'MISS'}" if t else "|"
+        line += (f"| {t[0]} {'ok' if t[1] else 'MISS'}"
+                 f"{' (1.2 OB > peak)' if not t[1] and r['beyond_peak'] else ''}" if t else "|")
         out.write(line.rstrip() + "\n")
     met = [r for r in rows if r["target"]]
     if met:
@@ -236,6 +259,10 @@ def print_table(rows, threads, out, what):
                 "at least one round"
             out.write(f"of the {len(met) - n_ok} missed, {len(close)} are below soma/best 1.0 but "
                       f"reached it in {which} (per round {kind})\n")
+        high = [r for r in met if not r["target"][1] and r["beyond_peak"]]
+        if high:
+            out.write(f"of the {len(met) - n_ok} missed, {len(high)} ask for more than the FMA peak: "
+                      "1.2 × OpenBLAS's GF/s is above it\n")
     noisy = sum(1 for r in rows if r["busy"] is not None and r["busy"] > BUSY)
     if noisy:
         out.write(f"{noisy} row(s) marked ! ran while other processes used > {BUSY} CPU: "
@@ -290,29 +317,34 @@ def main():
     rounds = max((c.get("_rounds", 1) for c in cells.values()), default=1)
     over = f", median over {rounds} rounds" if rounds > 1 else ""
     out.write(f"values: {what} of {reps} repetition{'s' if reps > 1 else ''}{over}\n")
-    info, busy = [], {}
+    info, busy, peaks = [], {}, {}
     if a.info and os.path.exists(a.info):
         with open(a.info) as f:
             for line in f:
                 w = line.split()
                 if len(w) == 3 and w[0] == "load":
                     busy[w[1]] = float(w[2])
-                elif line.strip():
+                    continue
+                p = PEAK.match(line.strip())
+                if p:
+                    peaks.update((int(t), float(g)) for t, g in PEAK_ITEM.findall(p["rest"]))
+                if line.strip():
                     info.append(line.rstrip("\n"))
         for line in info:
             out.write(f"  {line}\n")
     threads_list = sorted({t for (_, _, t) in cells})
     all_rows = []
     for t in threads_list:
-        rows = build_rows(shapes, cells, t, busy)
+        rows = build_rows(shapes, cells, t, busy, peaks.get(t))
         all_rows += rows
-        print_table(rows, t, out, what)
+        print_table(rows, t, out, what, peaks.get(t))
 
     if a.summary:
         def clean(c):
             return {k: v for k, v in c.items() if not k.startswith("_")}
         doc = {
             "context": ctx, "info": info,
+            "fma_peak_gflops": {str(t): g for t, g in sorted(peaks.items())},
             "rows": [{
                 "shape": f"{r['shape']['group']}:{r['shape']['label']}",
                 "op": r["shape"]["op"], "m": r["shape"]["m"], "n": r["shape"]["n"],
@@ -322,6 +354,8 @@ def main():
                 "soma_over_best": r["soma_over_best"],
                 "soma_over_openblas": r["soma_over_openblas"],
                 "soma_over_best_rounds": r["soma_over_best_rounds"],
+                "soma_over_peak": r["soma_over_peak"],
+                "target_beyond_peak": r["beyond_peak"],
                 "max_cv": r["max_cv"], "busy_cpus": r["busy"],
                 "target": r["target"][0] if r["target"] else None,
                 "target_met": r["target"][1] if r["target"] else None,
