@@ -13,10 +13,6 @@
 #include "cpu/cpu.h"
 #include "soma/soma.h"
 
-// The kernel-set name comes with the GEMM rewrite; a weak reference keeps
-// this file building and running against a tree without it.
-#pragma weak soma_cpu_name
-
 #if defined(__x86_64__)
 #define TRIPLET "x86_64-linux-gnu"
 #elif defined(__aarch64__)
@@ -240,7 +236,7 @@ void bench_libs_load(void) {
     bench_lib *s = &libs[BENCH_SOMA];
     const char *cpu = getenv("SOMA_CPU");
     snprintf(s->info, sizeof s->info, "linked (soma_static), kernels %s%s%s",
-             soma_cpu_name ? soma_cpu_name() : "portable (no dispatch)",
+             soma_cpu_name(),
              cpu ? ", SOMA_CPU=" : "", cpu ? cpu : "");
     s->available = 1;
     load_openblas(&libs[BENCH_OPENBLAS]);
