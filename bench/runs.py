@@ -82,7 +82,8 @@ def combine(docs):
 
 
 def fmt(x, spec):
-    return format(x, spec) if x is not None else "-"
+    """x in spec ("9.1f"), or a dash as wide."""
+    return format(x, spec) if x is not None else "-".rjust(int(spec.split(".")[0]))
 
 
 def print_table(rows, nruns, out):
