@@ -19,6 +19,9 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402  (the targets: report.target)
+
 
 def load(path):
     if os.path.isdir(path):
@@ -37,18 +40,13 @@ def span(xs):
     return (min(xs), max(xs)) if xs else None
 
 
-def target_met(target, soma_us, over_best, over_ob):
-    """report.py's targets, on the medians."""
-    if target is None:
-        return None
-    if target == "<=10us":
-        return soma_us is not None and soma_us <= 10.0
-    if target == ">=1.0 best":
-        return over_best is not None and over_best >= 1.0
-    if target == ">=1.2 OB,1.0 best":
-        return (over_best is not None and over_best >= 1.0
-                and over_ob is not None and over_ob >= 1.2)
-    return None
+def target_met(row, soma_us, over_best, over_ob):
+    """report.py's target for the row's shape, judged on the medians."""
+    group, label = row["shape"].split(":", 1)
+    shape = {"group": group, "label": label, "m": row["m"]}
+    soma = {"us": soma_us} if soma_us is not None else None
+    t = report.target(shape, soma, over_best, over_ob)
+    return t[1] if t else None
 
 
 def combine(docs):
@@ -75,7 +73,7 @@ def combine(docs):
             "met_in_runs": sum(1 for r in rs if r["target_met"]),
             "beyond_peak_in_runs": sum(1 for r in rs if r.get("target_beyond_peak")),
         }
-        row["target_met"] = target_met(row["target"], row["soma_us"], row["soma_over_best"],
+        row["target_met"] = target_met(rs[0], row["soma_us"], row["soma_over_best"],
                                        row["soma_over_openblas"])
         out.append(row)
     return out
