@@ -155,9 +155,10 @@ int main(int argc, char **argv) {
             fprintf(stderr, "soma_ab: out of memory\n");
             return 1;
         }
-        srand(1);
-        for (size_t x = 0; x < na; x++) a[x] = (float)rand() / (float)RAND_MAX - 0.5f;
-        for (size_t x = 0; x < nb; x++) b[x] = (float)rand() / (float)RAND_MAX - 0.5f;
+        soma_rng rng;
+        soma_rng_init(&rng, 7, 1);
+        soma_rng_uniform(&rng, a, na, -1, 1);
+        soma_rng_uniform(&rng, b, nb, -1, 1);
         // Warm-up (thread start, JIT, buffers), and a check that every
         // variant computes what the first one does: a broken build must not
         // win a race.
