@@ -405,6 +405,66 @@ static void report_peak(const int *threads, int n) {
     say("%s", line);
 }
 
+// The "2 threads get ≥ 1.8× on large sizes", measured so that the
+// host's drift cancels: the table's 1- and N-thread numbers come from
+// different minutes, and this host's speed moves by more than 10% between
+// them. Each round times every library on one thread and then on N (a
+// 1024³ NN product, at least 0.1 s each, the idle workers settled after
+// the N-thread run), then the FMA loop on one and on N threads: its ratio is
+// what the host gave that round, the ceiling of any speed-up. Libraries in
+// the reversed order every other round. Prints, per library, the median
+// over rounds of N-thread over 1-thread GFLOP/s with its quartiles.
+static int cmp_double(const void *x, const void *y) {
+    const double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static void quartiles(double *v, int n, double q[3]) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    q[0] = v[n / 4], q[1] = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), q[2] = v[3 * n / 4];
+}
+
+enum { MAX_SCALING_ROUNDS = 50 };
+
+static void report_scaling(bench_lib **ls, int nl, int tmax, int rounds) {
+    static shape s = {.group = "scaling", .label = "1024", .m = 1024, .n = 1024, .k = 1024};
+    if (tmax < 2 || rounds < 1 || nl < 1) return;
+    if (rounds > MAX_SCALING_ROUNDS) rounds = MAX_SCALING_ROUNDS;
+    operands(&s);
+    const char *isa = soma_cpu_name();
+    static double speedup[BENCH_NLIBS][MAX_SCALING_ROUNDS], g1[BENCH_NLIBS][MAX_SCALING_ROUNDS],
+        gn[BENCH_NLIBS][MAX_SCALING_ROUNDS], fma[MAX_SCALING_ROUNDS];
+    int nfma = 0;
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < nl; k++) {
+            const int i = r % 2 ? nl - 1 - k : k;
+            bench_lib_set_threads(ls[i], 1);
+            g1[i][r] = time_rate(ls[i], &s, 0.1).gflops;
+            bench_lib_set_threads(ls[i], tmax);
+            gn[i][r] = time_rate(ls[i], &s, 0.1).gflops;
+            speedup[i][r] = gn[i][r] / g1[i][r];
+            bench_settle(env_int("SOMA_BENCH_SETTLE_MS", 500));
+        }
+        const double p1 = bench_fma_peak(isa, 1, 2, 0.03), pn = bench_fma_peak(isa, tmax, 2, 0.03);
+        if (p1 > 0 && pn > 0) fma[nfma++] = pn / p1;
+    }
+    for (int i = 0; i < nl; i++) {
+        double q[3], a[3], b[3];
+        quartiles(speedup[i], rounds, q);
+        quartiles(g1[i], rounds, a);
+        quartiles(gn[i], rounds, b);
+        say("scaling  %-8s 1024^3: %d threads / 1 thread %.2f (quartiles %.2f-%.2f) over %d "
+            "paired rounds; medians 1 thread %.1f, %d threads %.1f GFLOP/s",
+            bench_lib_name(ls[i]), tmax, q[1], q[0], q[2], rounds, a[1], tmax, b[1]);
+    }
+    if (nfma) {
+        double q[3];
+        quartiles(fma, nfma, q);
+        say("scaling  FMA loop %d threads / 1 thread %.2f (quartiles %.2f-%.2f) in the same rounds",
+            tmax, q[1], q[0], q[2]);
+    }
+}
+
 // ---- registration ---------------------------------------------------------------------------
 static int parse_list(const char *env, const char *dflt, char items[][16], int max) {
     const char *v = getenv(env);
@@ -487,6 +547,7 @@ void soma_bench_register_all(void) {
     }
 
     report_peak(threads, nthreads_list);
+    report_scaling(ls, nl, tmax, env_int("SOMA_BENCH_SCALING", quick ? 0 : 9));
 
     const int rounds = env_int("SOMA_BENCH_ROUNDS", 1);
     if (rounds < 1 || rounds > MAX_ROUNDS) {

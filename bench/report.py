@@ -29,6 +29,12 @@ BUSY = 0.2  # CPUs used by other processes beyond which a row is flagged
 # soma_bench_gemm's line "peak     FMA avx2: 1 thread 99.1 GFLOP/s, 2 threads ..."
 PEAK = re.compile(r"^peak\s+FMA \S+:(?P<rest>.*)$")
 PEAK_ITEM = re.compile(r"(\d+) threads? ([\d.]+) GFLOP/s")
+# Its paired 1- against N-thread rounds at 1024³ (report_scaling), per library
+# and for the FMA loop: "scaling  soma     1024^3: 2 threads / 1 thread 1.87
+# (quartiles 1.57-1.96) over 15 paired rounds; ..." and "scaling  FMA loop 2
+# threads / 1 thread 1.96 (quartiles 1.89-2.00) in the same rounds".
+SCALING = re.compile(r"^scaling\s+(?P<lib>FMA loop|\S+)\s+(?:\S+: )?(?P<t>\d+) threads / 1 thread "
+                     r"(?P<med>[\d.]+) \(quartiles (?P<lo>[\d.]+)-(?P<hi>[\d.]+)\)")
 NAME = re.compile(
     r"^sgemm/(?P<group>[a-z]+):(?P<label>[^/]+)/(?P<op>[NT]{2})/"
     r"(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)/(?P<lib>[a-z]+)/t(?P<t>\d+)$"
@@ -317,7 +323,7 @@ def main():
     rounds = max((c.get("_rounds", 1) for c in cells.values()), default=1)
     over = f", median over {rounds} rounds" if rounds > 1 else ""
     out.write(f"values: {what} of {reps} repetition{'s' if reps > 1 else ''}{over}\n")
-    info, busy, peaks = [], {}, {}
+    info, busy, peaks, scaling = [], {}, {}, {}
     if a.info and os.path.exists(a.info):
         with open(a.info) as f:
             for line in f:
@@ -328,6 +334,11 @@ def main():
                 p = PEAK.match(line.strip())
                 if p:
                     peaks.update((int(t), float(g)) for t, g in PEAK_ITEM.findall(p["rest"]))
+                sc = SCALING.match(line.strip())
+                if sc:
+                    scaling["fma" if sc["lib"] == "FMA loop" else sc["lib"]] = {
+                        "threads": int(sc["t"]), "speedup": float(sc["med"]),
+                        "quartiles": [float(sc["lo"]), float(sc["hi"])]}
                 if line.strip():
                     info.append(line.rstrip("\n"))
         for line in info:
@@ -345,6 +356,7 @@ def main():
         doc = {
             "context": ctx, "info": info,
             "fma_peak_gflops": {str(t): g for t, g in sorted(peaks.items())},
+            "scaling_1024": scaling,
             "rows": [{
                 "shape": f"{r['shape']['group']}:{r['shape']['label']}",
                 "op": r["shape"]["op"], "m": r["shape"]["m"], "n": r["shape"]["n"],

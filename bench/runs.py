@@ -10,7 +10,9 @@ median over runs of each run's ratio, with the lowest and highest run),
 soma / FMA peak, and the issue's target judged on the medians, beside in how
 many runs it was met. A host whose speed drifts by minutes moves one run's
 ratios by several percent; the median of three or more runs is what a note
-should quote. Standard library only.
+should quote. Above the table: the FMA peak of each run, and each run's
+paired 2-thread speed-up at 1024³ for soma and the FMA loop (the
+benchmark's "scaling" lines). Standard library only.
 """
 import argparse
 import collections
@@ -144,6 +146,13 @@ def main():
         out = f"FMA peak on {t} thread{'s' if t > 1 else ''}: " + ", ".join(
             f"{g:.1f}" for g in peaks[t]) + " GF/s in the runs"
         print(out)
+    scal = [d.get("scaling_1024", {}) for d in docs]
+    for lib in ("soma", "fma"):
+        got = [sc[lib] for sc in scal if lib in sc]
+        if got:
+            who = "the FMA loop" if lib == "fma" else lib
+            print(f"{got[0]['threads']} threads / 1 thread, {who} at 1024^3 (paired rounds): "
+                  + ", ".join(f"{g['speedup']:.2f}" for g in got) + " in the runs")
     print_table(rows, len(docs), sys.stdout)
     if a.json:
         with open(a.json, "w") as f:
