@@ -405,6 +405,12 @@ static void report_peak(const int *threads, int n) {
     say("%s", line);
 }
 
+// Median and quartiles of v[0..n) (bench_quantile, which sorts v).
+static void quartiles(double *v, int n, double q[3]) {
+    q[0] = bench_quantile(v, n, 0.25), q[1] = bench_quantile(v, n, 0.5);
+    q[2] = bench_quantile(v, n, 0.75);
+}
+
 // The "2 threads get ≥ 1.8× on large sizes", measured so that the
 // host's drift cancels: the table's 1- and N-thread numbers come from
 // different minutes, and this host's speed moves by more than 10% between
@@ -414,16 +420,6 @@ static void report_peak(const int *threads, int n) {
 // what the host gave that round, the ceiling of any speed-up. Libraries in
 // the reversed order every other round. Prints, per library, the median
 // over rounds of N-thread over 1-thread GFLOP/s with its quartiles.
-static int cmp_double(const void *x, const void *y) {
-    const double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static void quartiles(double *v, int n, double q[3]) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    q[0] = v[n / 4], q[1] = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), q[2] = v[3 * n / 4];
-}
-
 enum { MAX_SCALING_ROUNDS = 50 };
 
 static void report_scaling(bench_lib **ls, int nl, int tmax, int rounds) {
@@ -449,13 +445,12 @@ static void report_scaling(bench_lib **ls, int nl, int tmax, int rounds) {
         if (p1 > 0 && pn > 0) fma[nfma++] = pn / p1;
     }
     for (int i = 0; i < nl; i++) {
-        double q[3], a[3], b[3];
+        double q[3];
         quartiles(speedup[i], rounds, q);
-        quartiles(g1[i], rounds, a);
-        quartiles(gn[i], rounds, b);
         say("scaling  %-8s 1024^3: %d threads / 1 thread %.2f (quartiles %.2f-%.2f) over %d "
             "paired rounds; medians 1 thread %.1f, %d threads %.1f GFLOP/s",
-            bench_lib_name(ls[i]), tmax, q[1], q[0], q[2], rounds, a[1], tmax, b[1]);
+            bench_lib_name(ls[i]), tmax, q[1], q[0], q[2], rounds,
+            bench_quantile(g1[i], rounds, 0.5), tmax, bench_quantile(gn[i], rounds, 0.5));
     }
     if (nfma) {
         double q[3];
